@@ -1,0 +1,186 @@
+//! The flow table's key and value.
+//!
+//! A flow is keyed canonically, so both directions of a conversation share one entry: the
+//! endpoint with the lower (address, port) pair is `lo`, the other `hi`. Counts are kept per
+//! direction, and the side that opened the flow is recorded, so userspace can name the
+//! originator and responder the way Zeek's `conn.log` does.
+
+/// Direction of a packet relative to the canonical key.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the `lo` endpoint to the `hi` endpoint.
+    LoToHi = 0,
+    /// From the `hi` endpoint to the `lo` endpoint.
+    HiToLo = 1,
+}
+
+impl Direction {
+    /// The index of this direction in [`FlowStats`]' per-direction arrays.
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The other direction.
+    #[inline(always)]
+    #[must_use]
+    pub const fn reverse(self) -> Self {
+        match self {
+            Self::LoToHi => Self::HiToLo,
+            Self::HiToLo => Self::LoToHi,
+        }
+    }
+}
+
+/// Canonical flow key: (address, port) pairs ordered low to high, the IP protocol, and the
+/// VLAN ids.
+///
+/// IPv4 addresses are stored IPv4-mapped (`::ffff:a.b.c.d`) so one key type serves both
+/// families. Protocols without ports (ICMP, fragments, other protocols) have zero ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Address of the lower endpoint, network byte order.
+    pub addr_lo: [u8; 16],
+    /// Address of the higher endpoint, network byte order.
+    pub addr_hi: [u8; 16],
+    /// Port of the lower endpoint, host byte order.
+    pub port_lo: u16,
+    /// Port of the higher endpoint, host byte order.
+    pub port_hi: u16,
+    /// VLAN ids, outer then inner, host byte order; 0 where there is no tag. Part of the
+    /// key because the same addresses on two VLANs are two different networks.
+    pub vlan: [u16; 2],
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    pub proto: u8,
+    /// Explicit padding, always zero so keys hash alike.
+    pub _pad: [u8; 3],
+}
+
+const _: () = assert!(size_of::<FlowKey>() == 44);
+
+impl FlowKey {
+    /// Builds the canonical key of a packet from `src` to `dst` and tells which direction
+    /// the packet travels in.
+    #[inline(always)]
+    pub fn canonical(
+        src: [u8; 16],
+        src_port: u16,
+        dst: [u8; 16],
+        dst_port: u16,
+        proto: u8,
+        vlan: [u16; 2],
+    ) -> (Self, Direction) {
+        let s = u128::from_be_bytes(src);
+        let d = u128::from_be_bytes(dst);
+        let src_is_lo = s < d || (s == d && src_port <= dst_port);
+        let (addr_lo, port_lo, addr_hi, port_hi, dir) = if src_is_lo {
+            (src, src_port, dst, dst_port, Direction::LoToHi)
+        } else {
+            (dst, dst_port, src, src_port, Direction::HiToLo)
+        };
+        let key = Self {
+            addr_lo,
+            addr_hi,
+            port_lo,
+            port_hi,
+            vlan,
+            proto,
+            _pad: [0; 3],
+        };
+        (key, dir)
+    }
+}
+
+/// Per-flow statistics, updated in place by the XDP program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Packets per [`Direction`].
+    pub packets: [u64; 2],
+    /// Bytes per [`Direction`]: frame length as XDP sees it (Ethernet header included,
+    /// FCS excluded), so the figures match the interface counters.
+    pub bytes: [u64; 2],
+    /// When the first packet was seen, kernel `CLOCK_MONOTONIC` (coarse) in ns.
+    pub first_seen_ns: u64,
+    /// When the latest packet was seen, kernel `CLOCK_MONOTONIC` (coarse) in ns.
+    pub last_seen_ns: u64,
+    /// TCP flags seen per [`Direction`], OR-ed together (0 for other protocols).
+    pub tcp_flags: [u8; 2],
+    /// The [`Direction`] of the side that opened the flow: the sender of the first packet,
+    /// or of the SYN when the first packet seen was a SYN-ACK.
+    pub initiator: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 5],
+}
+
+const _: () = assert!(size_of::<FlowStats>() == 56);
+
+/// TCP flag bits as they appear in the header's flags byte.
+pub mod tcp_flags {
+    /// No more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronize sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push function.
+    pub const PSH: u8 = 0x08;
+    /// Acknowledgment field significant.
+    pub const ACK: u8 = 0x10;
+    /// Urgent pointer field significant.
+    pub const URG: u8 = 0x20;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: both types are `repr(C)`, `Copy`, contain only integers and have their
+    // padding spelled out, so every bit pattern is valid.
+    unsafe impl aya::Pod for super::FlowKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FlowStats {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Direction, FlowKey};
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[10] = 0xff;
+        out[11] = 0xff;
+        out[12..].copy_from_slice(&a);
+        out
+    }
+
+    #[test]
+    fn both_directions_share_a_key() {
+        let a = v4([10, 0, 0, 2]);
+        let b = v4([10, 0, 0, 1]);
+        let (k1, d1) = FlowKey::canonical(a, 40000, b, 80, 6, [0, 0]);
+        let (k2, d2) = FlowKey::canonical(b, 80, a, 40000, 6, [0, 0]);
+        assert_eq!(k1, k2);
+        assert_eq!(d1, Direction::HiToLo);
+        assert_eq!(d2, Direction::LoToHi);
+        assert_eq!(k1.addr_lo, b);
+        assert_eq!(k1.port_lo, 80);
+    }
+
+    #[test]
+    fn same_address_orders_by_port() {
+        let a = v4([127, 0, 0, 1]);
+        let (k, d) = FlowKey::canonical(a, 9000, a, 22, 6, [0, 0]);
+        assert_eq!((k.port_lo, k.port_hi), (22, 9000));
+        assert_eq!(d, Direction::HiToLo);
+    }
+
+    #[test]
+    fn vlans_separate_flows() {
+        let a = v4([10, 0, 0, 1]);
+        let b = v4([10, 0, 0, 2]);
+        let (k1, _) = FlowKey::canonical(a, 1, b, 2, 17, [10, 0]);
+        let (k2, _) = FlowKey::canonical(a, 1, b, 2, 17, [20, 0]);
+        assert_ne!(k1, k2);
+    }
+}
