@@ -1,0 +1,51 @@
+//! The `sensor` command line: argument definitions and dispatch.
+//!
+//! Each subcommand has a file; [`output`] is the only module that prints.
+
+pub mod flows;
+pub mod output;
+pub mod run;
+pub mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::ebpf::DEFAULT_PIN_DIR;
+
+/// Self-learning network detection and response sensor for Linux gateways.
+#[derive(Debug, Parser)]
+#[command(name = "sensor", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the XDP program, attach it to interfaces and watch until stopped.
+    Run(run::RunArgs),
+    /// List the live flows in the kernel's flow table.
+    Flows(flows::FlowsArgs),
+    /// Show the data path's counters.
+    Status(status::StatusArgs),
+}
+
+/// Where the agent pins its maps; shared by the commands that read them.
+#[derive(Debug, clap::Args)]
+pub struct PinArgs {
+    /// Directory of the pinned maps (on a bpf filesystem).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Flows(args) => flows::flows(&args),
+        Command::Status(args) => status::status(&args),
+    }
+}

@@ -1,0 +1,29 @@
+//! Everything that touches aya: the embedded object, loading and attaching it, pinning and
+//! reading its maps. The rest of the agent sees the typed handles in [`maps`].
+//!
+//! # Minimum kernel version
+//! 5.11 for `bpf_ktime_get_coarse_ns`; bpf_link-based XDP attachment needs 5.9 (aya falls
+//! back to netlink before that). Developed and tested on 6.18.
+
+pub mod bpffs;
+pub mod loader;
+pub mod maps;
+
+pub use loader::{AttachMode, Attached, Datapath, LoadOptions, LoaderError};
+pub use maps::{Counters, FlowTable, MapsError};
+
+/// The XDP program, built by `build.rs` through `xtask`. Empty when built with
+/// `SENSOR_EBPF_STUB=1`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf"));
+
+/// The embedded eBPF object, or an error if this binary was built with the stub.
+pub fn object() -> Result<&'static [u8], LoaderError> {
+    if OBJECT.is_empty() {
+        Err(LoaderError::StubObject)
+    } else {
+        Ok(OBJECT)
+    }
+}
+
+/// The default directory the maps are pinned in; `bpftool map dump pinned` reads them there.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/sensor";

@@ -1,0 +1,19 @@
+//! sensor: a self-learning network detection and response sensor for Linux gateways.
+//!
+//! The XDP program (`sensor-ebpf`) accounts every packet on the watched interfaces to a flow
+//! in a pinned BPF map; this crate is the privileged agent that loads and attaches it, and
+//! the `sensor` command line that reads what it sees.
+//!
+//! # Layout
+//! - [`ebpf`]: the only module that names aya types: loading, attaching and pinning the
+//!   program, and typed handles on its maps.
+//! - [`capture`]: turning kernel flow entries into records people and scripts read.
+//! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
+//! - [`instance_lock`]: one agent per run directory.
+//! - [`cli`]: the subcommands; `cli::output` is the only place that prints.
+
+pub mod capture;
+pub mod cli;
+pub mod clock;
+pub mod ebpf;
+pub mod instance_lock;
