@@ -1,1 +1,15 @@
-//! Test harness.
+//! Harness for the integration tests: the real XDP program, on real veth traffic in network
+//! namespaces, and under `BPF_PROG_TEST_RUN`.
+//!
+//! # Layout
+//! - [`packet`]: a byte-level packet builder for verdict tables (malformed packets included).
+//! - [`env`]: where the `sensor` binary is, root checks and loud skips.
+//! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
+//!   demo uses too.
+
+pub mod env;
+pub mod packet;
+
+pub use xtask::{agent::Agent, lab::Lab, netns};
+/// The lab's addresses and names.
+pub use xtask::lab as xtask_lab;

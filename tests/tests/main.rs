@@ -1,1 +1,12 @@
-//! Integration tests.
+//! Integration tests, one binary (one link step on a 2-core machine).
+//!
+//! They need root: they load the real XDP program and build network namespaces. Without
+//! root each test says `SKIPPED` and `cargo xtask test` counts it.
+
+/// The XDP program's verdicts and counters on a table of packets, malformed ones included,
+/// under `BPF_PROG_TEST_RUN`.
+mod xdp_verdicts;
+
+/// `sensor run` on a client ─ gateway ─ server lab: real nc traffic, flows checked against
+/// the interface counters at both ends; `sensor flows` and `sensor status` read the pins.
+mod flows;

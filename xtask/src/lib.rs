@@ -9,7 +9,9 @@
 //! - [`build_ebpf`]: builds `sensor-ebpf` for `bpfel-unknown-none` with BTF.
 //! - [`netns`]: network namespaces and veth pairs with unique names, removed on drop.
 //! - [`lab`]: the client ─ gateway ─ server topology the demo and the tests run in.
+//! - [`agent`]: a `sensor run` process in a namespace, stopped on drop.
 
+pub mod agent;
 pub mod build_ebpf;
 pub mod lab;
 pub mod netns;

@@ -1,0 +1,120 @@
+//! A `sensor run` process inside a namespace, stopped with SIGTERM on drop.
+
+use std::{
+    fs::File,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::netns::Netns;
+
+/// How long the agent may take to load, attach and pin.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Agent {
+    child: Option<Child>,
+    log: PathBuf,
+    pin_dir: PathBuf,
+}
+
+impl Agent {
+    /// Starts `sensor run --iface ...` in `ns` and waits until its maps are pinned (which
+    /// happens after every interface is attached). Its log goes to `log`.
+    pub fn start(
+        sensor: &Path,
+        ns: &Netns,
+        ifaces: &[&str],
+        pin_dir: &Path,
+        run_dir: &Path,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let out = File::create(log).with_context(|| format!("failed to create {}", log.display()))?;
+        let err = out.try_clone().context("failed to duplicate the log file")?;
+        let mut cmd = ns.command(&sensor.to_string_lossy());
+        cmd.arg("run");
+        for iface in ifaces {
+            cmd.args(["--iface", iface]);
+        }
+        cmd.arg("--pin-dir")
+            .arg(pin_dir)
+            .arg("--run-dir")
+            .arg(run_dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let child = cmd.spawn().context("failed to start sensor run")?;
+        let mut agent = Self {
+            child: Some(child),
+            log: log.to_path_buf(),
+            pin_dir: pin_dir.to_path_buf(),
+        };
+        agent.wait_ready()?;
+        Ok(agent)
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let pin = self.pin_dir.join(sensor_pin_name());
+        while start.elapsed() < READY_TIMEOUT {
+            if pin.exists() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait().context("failed to poll the agent")? {
+                    bail!("sensor run exited early ({status}):\n{}", self.log_text());
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "sensor run did not pin its maps within {READY_TIMEOUT:?}:\n{}",
+            self.log_text()
+        )
+    }
+
+    /// Everything the agent has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the agent with SIGTERM and waits for it; returns its exit success.
+    pub fn stop(&mut self) -> anyhow::Result<bool> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(true);
+        };
+        // `ip netns exec` execs the program, so the child's pid is the agent's.
+        let pid = child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Some(status) = child.try_wait().context("failed to poll the agent")? {
+                return Ok(status.success());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("sensor run ignored SIGTERM for 10 s:\n{}", self.log_text())
+    }
+}
+
+/// The pin the agent makes last; its presence means the agent is up.
+fn sensor_pin_name() -> &'static str {
+    "COUNTERS"
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            let _ = writeln!(std::io::stderr(), "warning: {err:#}");
+        }
+    }
+}
