@@ -6,8 +6,14 @@
 
 use std::{env, fs, path::PathBuf, process::ExitCode};
 
-#[expect(clippy::print_stdout, reason = "cargo reads build script directives from stdout")]
-#[expect(clippy::print_stderr, reason = "a failing build script reports on stderr")]
+#[expect(
+    clippy::print_stdout,
+    reason = "cargo reads build script directives from stdout"
+)]
+#[expect(
+    clippy::print_stderr,
+    reason = "a failing build script reports on stderr"
+)]
 fn main() -> ExitCode {
     println!("cargo:rerun-if-env-changed=SENSOR_EBPF_STUB");
     println!("cargo:rerun-if-env-changed={}", xtask::toolchain::RUSTC_ENV);
@@ -48,7 +54,11 @@ fn main() -> ExitCode {
         }
     };
     if let Err(err) = fs::copy(&object, &dst) {
-        eprintln!("failed to copy {} to {}: {err}", object.display(), dst.display());
+        eprintln!(
+            "failed to copy {} to {}: {err}",
+            object.display(),
+            dst.display()
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -156,8 +156,15 @@ fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<bool, Counter> {
     let start = cursor.pos;
     let ip = cursor.read::<Ipv4Hdr>().ok_or(Counter::TruncatedIpv4)?;
     // SAFETY: `read` checked that the fixed header lies within the packet.
-    let (vihl, frags, proto, src, dst) =
-        unsafe { ((*ip).vihl, (*ip).frags, (*ip).proto, (*ip).src_addr, (*ip).dst_addr) };
+    let (vihl, frags, proto, src, dst) = unsafe {
+        (
+            (*ip).vihl,
+            (*ip).frags,
+            (*ip).proto,
+            (*ip).src_addr,
+            (*ip).dst_addr,
+        )
+    };
     let ihl = usize::from(vihl & 0x0f);
     if vihl >> 4 != 4 || ihl < 5 {
         return Err(Counter::BadIpv4Header);
@@ -199,10 +206,7 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<bool, Counter> {
 
 #[inline(always)]
 fn is_transport(proto: u8) -> bool {
-    matches!(
-        proto,
-        proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6
-    )
+    matches!(proto, proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6)
 }
 
 /// Reads the ports (and TCP flags) of a TCP, UDP or ICMP header.

@@ -62,7 +62,9 @@ mod tests {
     fn now_converts_to_about_now() {
         let clock = Clock::new().unwrap();
         let mono = Clock::monotonic_now().unwrap();
-        let drift = (clock.to_utc(mono) - chrono::Utc::now()).num_milliseconds().abs();
+        let drift = (clock.to_utc(mono) - chrono::Utc::now())
+            .num_milliseconds()
+            .abs();
         assert!(drift < 1000, "converted time is {drift} ms off");
     }
 }

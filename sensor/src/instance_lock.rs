@@ -63,12 +63,11 @@ impl InstanceLock {
                 path: path.clone(),
                 source,
             })?;
-        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-            LockError::Held {
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| LockError::Held {
                 dir: dir.to_path_buf(),
                 path,
-            }
-        })?;
+            })?;
         Ok(Self { _lock: lock })
     }
 }
@@ -81,7 +80,10 @@ mod tests {
     fn second_lock_is_refused_until_first_is_dropped() {
         let dir = std::env::temp_dir().join(format!("sensor-lock-test-{}", std::process::id()));
         let first = InstanceLock::acquire(&dir).unwrap();
-        assert!(matches!(InstanceLock::acquire(&dir), Err(LockError::Held { .. })));
+        assert!(matches!(
+            InstanceLock::acquire(&dir),
+            Err(LockError::Held { .. })
+        ));
         drop(first);
         assert!(InstanceLock::acquire(&dir).is_ok());
         let _ = std::fs::remove_dir_all(dir);

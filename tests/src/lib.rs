@@ -10,6 +10,6 @@
 pub mod env;
 pub mod packet;
 
-pub use xtask::{agent::Agent, lab::Lab, netns};
 /// The lab's addresses and names.
 pub use xtask::lab as xtask_lab;
+pub use xtask::{agent::Agent, lab::Lab, netns};

@@ -24,7 +24,9 @@ fn sensor_json(args: &[&str]) -> Value {
 }
 
 fn field(v: &Value, name: &str) -> u64 {
-    v[name].as_u64().unwrap_or_else(|| panic!("{name} missing in {v}"))
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name} missing in {v}"))
 }
 
 #[test]
@@ -77,7 +79,12 @@ fn r3_tcp_flow_matches_interface_counters_at_both_ends() {
     let pins = pin_dir.to_string_lossy().into_owned();
     let flows = sensor_json(&["flows", "--json", "--pin-dir", &pins, "--port", "8080"]);
     let flows = flows.as_array().expect("a JSON array");
-    assert_eq!(flows.len(), 1, "one flow on port 8080: {flows:#?}\n{}", agent.log_text());
+    assert_eq!(
+        flows.len(),
+        1,
+        "one flow on port 8080: {flows:#?}\n{}",
+        agent.log_text()
+    );
     let f = &flows[0];
     assert_eq!(f["proto"], "tcp");
     assert_eq!(f["orig_addr"], lab::CLIENT_IP, "the client opened the flow");
@@ -88,25 +95,47 @@ fn r3_tcp_flow_matches_interface_counters_at_both_ends() {
     let resp_packets = field(f, "resp_packets");
     // Client side: what the client sent is what entered the gateway's inside interface.
     assert_eq!(orig_packets, links.client.tx_packets, "client tx packets");
-    assert_eq!(orig_packets, links.inside.rx_packets, "gateway inside rx packets");
-    assert_eq!(field(f, "orig_bytes"), links.client.tx_bytes + ETH_HLEN * orig_packets);
+    assert_eq!(
+        orig_packets, links.inside.rx_packets,
+        "gateway inside rx packets"
+    );
+    assert_eq!(
+        field(f, "orig_bytes"),
+        links.client.tx_bytes + ETH_HLEN * orig_packets
+    );
     // Server side: what the server sent is what entered the gateway's outside interface.
     assert_eq!(resp_packets, links.server.tx_packets, "server tx packets");
-    assert_eq!(resp_packets, links.outside.rx_packets, "gateway outside rx packets");
-    assert_eq!(field(f, "resp_bytes"), links.server.tx_bytes + ETH_HLEN * resp_packets);
+    assert_eq!(
+        resp_packets, links.outside.rx_packets,
+        "gateway outside rx packets"
+    );
+    assert_eq!(
+        field(f, "resp_bytes"),
+        links.server.tx_bytes + ETH_HLEN * resp_packets
+    );
     // And the payloads are in there.
     assert!(field(f, "orig_bytes") > 200_000);
     assert!(field(f, "resp_bytes") > 30_000);
     let orig_flags = f["orig_tcp_flags"].as_str().unwrap();
     let resp_flags = f["resp_tcp_flags"].as_str().unwrap();
-    assert!(orig_flags.contains('S') && orig_flags.contains('F'), "orig flags {orig_flags}");
-    assert!(resp_flags.contains('S') && resp_flags.contains('A'), "resp flags {resp_flags}");
+    assert!(
+        orig_flags.contains('S') && orig_flags.contains('F'),
+        "orig flags {orig_flags}"
+    );
+    assert!(
+        resp_flags.contains('S') && resp_flags.contains('A'),
+        "resp flags {resp_flags}"
+    );
 
     let status = sensor_json(&["status", "--json", "--pin-dir", &pins]);
     let counters = &status["counters"];
     assert!(field(counters, "tcp") >= orig_packets + resp_packets);
     assert_eq!(field(counters, "truncated_ipv4"), 0);
-    assert_eq!(field(&status, "flows"), 1, "nothing but the nc flow crossed the gateway");
+    assert_eq!(
+        field(&status, "flows"),
+        1,
+        "nothing but the nc flow crossed the gateway"
+    );
 
     drop(agent);
     assert!(
@@ -137,19 +166,31 @@ fn r3_udp_and_icmp_flows_are_seen_both_ways() {
     let mut server = lab
         .server
         .command("sh")
-        .args(["-c", &format!("echo pong | nc -u -l -W 1 {} 5353", lab::SERVER_IP)])
+        .args([
+            "-c",
+            &format!("echo pong | nc -u -l -W 1 {} 5353", lab::SERVER_IP),
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("start udp server");
     thread::sleep(Duration::from_millis(300));
     lab.client
-        .exec("sh", &["-c", &format!("echo ping | nc -u -w 1 -p 40053 {} 5353", lab::SERVER_IP)])
+        .exec(
+            "sh",
+            &[
+                "-c",
+                &format!("echo ping | nc -u -w 1 -p 40053 {} 5353", lab::SERVER_IP),
+            ],
+        )
         .expect("udp client");
     let _ = server.kill();
     let _ = server.wait();
     // ICMP through the gateway with hping3 would do; nmap's ping is what the later
     // models see in the wild, but a plain echo is enough to prove accounting.
-    let _ = lab.client.exec("hping3", &["--icmp", "-c", "2", "-i", "u100000", lab::SERVER_IP]);
+    let _ = lab.client.exec(
+        "hping3",
+        &["--icmp", "-c", "2", "-i", "u100000", lab::SERVER_IP],
+    );
 
     let pins = pin_dir.to_string_lossy().into_owned();
     let flows = sensor_json(&["flows", "--json", "--pin-dir", &pins]);
@@ -162,7 +203,10 @@ fn r3_udp_and_icmp_flows_are_seen_both_ways() {
     assert_eq!(field(udp, "orig_port"), 40053);
     assert_eq!(field(udp, "resp_port"), 5353);
     assert!(field(udp, "orig_packets") >= 1);
-    assert!(field(udp, "resp_packets") >= 1, "the reply was accounted: {udp}");
+    assert!(
+        field(udp, "resp_packets") >= 1,
+        "the reply was accounted: {udp}"
+    );
     let icmp = flows
         .iter()
         .find(|f| f["proto"] == "icmp")

@@ -32,7 +32,14 @@ fn v6(last: u8) -> [u8; 16] {
     a
 }
 
-fn key(src: [u8; 16], sp: u16, dst: [u8; 16], dp: u16, proto: u8, vlan: [u16; 2]) -> Option<FlowKey> {
+fn key(
+    src: [u8; 16],
+    sp: u16,
+    dst: [u8; 16],
+    dp: u16,
+    proto: u8,
+    vlan: [u16; 2],
+) -> Option<FlowKey> {
     Some(FlowKey::canonical(src, sp, dst, dp, proto, vlan).0)
 }
 
@@ -63,14 +70,22 @@ fn rows() -> Vec<Row> {
         },
         Row {
             description: "ipv6 udp",
-            packet: ethernet(&[], ethertype::IPV6, &ipv6(v6(1), v6(2), 17, &udp(5000, 443, b"x"))),
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(1), v6(2), 17, &udp(5000, 443, b"x")),
+            ),
             verdict: XDP_PASS,
             counter: Counter::Udp,
             flow: key(v6(1), 5000, v6(2), 443, 17, [0, 0]),
         },
         Row {
             description: "ipv6 tcp",
-            packet: ethernet(&[], ethertype::IPV6, &ipv6(v6(3), v6(4), 6, &tcp(22, 50000, 0x12, &[]))),
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(3), v6(4), 6, &tcp(22, 50000, 0x12, &[])),
+            ),
             verdict: XDP_PASS,
             counter: Counter::Tcp,
             flow: key(v6(3), 22, v6(4), 50000, 6, [0, 0]),
@@ -92,7 +107,11 @@ fn rows() -> Vec<Row> {
             packet: {
                 let mut h = ip(17);
                 h.fragment_offset = 185;
-                ethernet(&[], ethertype::IPV4, &h.packet(&udp(1111, 2222, b"payload")))
+                ethernet(
+                    &[],
+                    ethertype::IPV4,
+                    &h.packet(&udp(1111, 2222, b"payload")),
+                )
             },
             verdict: XDP_PASS,
             counter: Counter::Ipv4Fragment,
@@ -173,7 +192,11 @@ fn rows() -> Vec<Row> {
         Row {
             description: "three vlan tags are more than the parser follows",
             packet: ethernet(
-                &[(ethertype::QINQ, 1), (ethertype::VLAN, 2), (ethertype::VLAN, 3)],
+                &[
+                    (ethertype::QINQ, 1),
+                    (ethertype::VLAN, 2),
+                    (ethertype::VLAN, 3),
+                ],
                 ethertype::IPV4,
                 &ip(17).packet(&udp(1, 2, b"")),
             ),
@@ -201,7 +224,11 @@ fn rows() -> Vec<Row> {
         },
         Row {
             description: "ipv6 hop-by-hop header: accounted without ports",
-            packet: ethernet(&[], ethertype::IPV6, &ipv6(v6(5), v6(6), 0, &[17, 0, 0, 0, 0, 0, 0, 0])),
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(5), v6(6), 0, &[17, 0, 0, 0, 0, 0, 0, 0]),
+            ),
             verdict: XDP_PASS,
             counter: Counter::Ipv6ExtensionHeader,
             flow: key(v6(5), 0, v6(6), 0, 0, [0, 0]),
@@ -236,13 +263,23 @@ fn r3_verdicts_and_counters() {
         let packets = counters.get(Counter::Packets).unwrap() - packets_before;
         let entries = dp.flows().unwrap().entries().unwrap();
         if verdict != row.verdict {
-            failures.push(format!("{}: verdict {verdict}, want {}", row.description, row.verdict));
+            failures.push(format!(
+                "{}: verdict {verdict}, want {}",
+                row.description, row.verdict
+            ));
         }
         if bumped != 1 {
-            failures.push(format!("{}: {} went up by {bumped}, want 1", row.description, row.counter.name()));
+            failures.push(format!(
+                "{}: {} went up by {bumped}, want 1",
+                row.description,
+                row.counter.name()
+            ));
         }
         if packets != 1 {
-            failures.push(format!("{}: packets went up by {packets}, want 1", row.description));
+            failures.push(format!(
+                "{}: packets went up by {packets}, want 1",
+                row.description
+            ));
         }
         match &row.flow {
             Some(want) => {
@@ -268,7 +305,11 @@ fn r3_verdicts_and_counters() {
             }
         }
     }
-    assert!(failures.is_empty(), "verdict table failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "verdict table failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -277,14 +318,30 @@ fn r3_flow_accumulates_both_directions_in_one_entry() {
         return;
     }
     let mut dp = Datapath::load(LoadOptions::default()).expect("load the XDP program");
-    let syn = ethernet(&[], ethertype::IPV4, &Ipv4::new(A, B, 6).packet(&tcp(40000, 80, 0x02, &[])));
-    let syn_ack = ethernet(&[], ethertype::IPV4, &Ipv4::new(B, A, 6).packet(&tcp(80, 40000, 0x12, &[])));
-    let data = ethernet(&[], ethertype::IPV4, &Ipv4::new(A, B, 6).packet(&tcp(40000, 80, 0x18, &[0; 100])));
+    let syn = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(A, B, 6).packet(&tcp(40000, 80, 0x02, &[])),
+    );
+    let syn_ack = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(B, A, 6).packet(&tcp(80, 40000, 0x12, &[])),
+    );
+    let data = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(A, B, 6).packet(&tcp(40000, 80, 0x18, &[0; 100])),
+    );
     for p in [&syn, &syn_ack, &data] {
         assert_eq!(dp.test_run(p).unwrap(), XDP_PASS);
     }
     let entries = dp.flows().unwrap().entries().unwrap();
-    assert_eq!(entries.len(), 1, "both directions share one entry: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "both directions share one entry: {entries:?}"
+    );
     let (key, stats) = entries[0];
     let (want, dir) = FlowKey::canonical(mapped(A), 40000, mapped(B), 80, 6, [0, 0]);
     assert_eq!(key, want);
@@ -306,9 +363,16 @@ fn r3_syn_ack_first_names_the_other_side_initiator() {
         return;
     }
     let mut dp = Datapath::load(LoadOptions::default()).expect("load the XDP program");
-    let syn_ack = ethernet(&[], ethertype::IPV4, &Ipv4::new(B, A, 6).packet(&tcp(443, 40001, 0x12, &[])));
+    let syn_ack = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(B, A, 6).packet(&tcp(443, 40001, 0x12, &[])),
+    );
     assert_eq!(dp.test_run(&syn_ack).unwrap(), XDP_PASS);
     let entries = dp.flows().unwrap().entries().unwrap();
     let (_, dir) = FlowKey::canonical(mapped(A), 40001, mapped(B), 443, 6, [0, 0]);
-    assert_eq!(entries[0].1.initiator, dir as u8, "A sent the SYN we missed");
+    assert_eq!(
+        entries[0].1.initiator, dir as u8,
+        "A sent the SYN we missed"
+    );
 }

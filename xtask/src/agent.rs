@@ -35,8 +35,11 @@ impl Agent {
         run_dir: &Path,
         log: &Path,
     ) -> anyhow::Result<Self> {
-        let out = File::create(log).with_context(|| format!("failed to create {}", log.display()))?;
-        let err = out.try_clone().context("failed to duplicate the log file")?;
+        let out =
+            File::create(log).with_context(|| format!("failed to create {}", log.display()))?;
+        let err = out
+            .try_clone()
+            .context("failed to duplicate the log file")?;
         let mut cmd = ns.command(&sensor.to_string_lossy());
         cmd.arg("run");
         for iface in ifaces {
@@ -92,7 +95,9 @@ impl Agent {
         };
         // `ip netns exec` execs the program, so the child's pid is the agent's.
         let pid = child.id().to_string();
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if let Some(status) = child.try_wait().context("failed to poll the agent")? {

@@ -29,7 +29,7 @@ pub enum BuildError {
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
     /// cargo could not be started.
-    #[error("failed to run `{cargo}`")]
+    #[error("failed to run {cargo}")]
     Spawn {
         /// The cargo binary.
         cargo: String,
@@ -38,10 +38,16 @@ pub enum BuildError {
         source: io::Error,
     },
     /// cargo ran and failed.
-    #[error("building {PACKAGE} for {TARGET} failed ({status}); the compiler output is above")]
+    #[error("cargo for {PACKAGE} ({TARGET}) failed ({status}); its output is above")]
     Failed {
         /// Its exit status.
         status: std::process::ExitStatus,
+    },
+    /// The toolchain has no clippy.
+    #[error("{path} does not exist; install rust-web-clippy (Debian) or clippy for nightly")]
+    NoClippy {
+        /// Where it was looked for.
+        path: PathBuf,
     },
     /// cargo succeeded but the object is not where it should be.
     #[error("the build finished but {path} does not exist")]
@@ -56,13 +62,58 @@ pub enum BuildError {
 /// Output of the inner cargo goes to stderr, so a build script's stdout stays reserved for
 /// `cargo:` directives.
 pub fn build_ebpf(target_dir: &Path) -> Result<PathBuf, BuildError> {
+    let mut cmd = bpf_cargo("build", target_dir)?;
+    cmd.args(["--release", "--bin", PACKAGE]);
+    cmd.stdout(Stdio::from(io::stderr()));
+    run(&mut cmd)?;
+    let object = target_dir.join(TARGET).join("release").join(PACKAGE);
+    if object.is_file() {
+        Ok(object)
+    } else {
+        Err(BuildError::Missing { path: object })
+    }
+}
+
+/// Lints the eBPF crate for the BPF target with the toolchain's `clippy-driver`, warnings
+/// denied. (rustup's stable clippy cannot: it has no `core` for the BPF target.)
+pub fn clippy_ebpf(target_dir: &Path) -> Result<(), BuildError> {
+    let toolchain = toolchain::detect()?;
+    let driver = toolchain.rustc.with_file_name("clippy-driver");
+    if !driver.is_file() {
+        return Err(BuildError::NoClippy { path: driver });
+    }
+    let mut cmd = bpf_cargo("check", target_dir)?;
+    cmd.arg("--release")
+        .env("RUSTC_WORKSPACE_WRAPPER", &driver)
+        // How cargo-clippy hands lint flags to clippy-driver.
+        .env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
+    run(&mut cmd)
+}
+
+fn run(cmd: &mut Command) -> Result<(), BuildError> {
+    let status = cmd.status().map_err(|source| BuildError::Spawn {
+        cargo: format!("{:?}", cmd.get_program()),
+        source,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Failed { status })
+    }
+}
+
+/// `cargo <action> --package sensor-ebpf --target bpfel-unknown-none -Z build-std=core` with
+/// the toolchain, linker and flags the BPF build needs.
+pub fn bpf_cargo(action: &str, target_dir: &Path) -> Result<Command, BuildError> {
     let toolchain = toolchain::detect()?;
     let linker_dir = toolchain::bpf_linker_dir()?;
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(crate::workspace_root())
-        .args(["build", "--release", "--package", PACKAGE, "--bin", PACKAGE])
+        .args([action, "--package", PACKAGE])
         .args(["--target", TARGET, "-Z", "build-std=core"])
         .arg("--target-dir")
         .arg(target_dir);
@@ -79,21 +130,7 @@ pub fn build_ebpf(target_dir: &Path) -> Result<PathBuf, BuildError> {
         // this is how they are unlocked (on nightly it changes nothing).
         .env("RUSTC_BOOTSTRAP", "1")
         .env("PATH", path_with(&linker_dir));
-    cmd.stdout(Stdio::from(io::stderr()));
-
-    let status = cmd.status().map_err(|source| BuildError::Spawn {
-        cargo: cargo.to_string_lossy().into_owned(),
-        source,
-    })?;
-    if !status.success() {
-        return Err(BuildError::Failed { status });
-    }
-    let object = target_dir.join(TARGET).join("release").join(PACKAGE);
-    if object.is_file() {
-        Ok(object)
-    } else {
-        Err(BuildError::Missing { path: object })
-    }
+    Ok(cmd)
 }
 
 /// The directory the eBPF build uses by default.

@@ -109,12 +109,27 @@ impl Lab {
         self.server
             .ip(&["route", "add", "default", "via", GATEWAY_OUTSIDE_IP])?;
         let neigh = |ns: &Netns, ip: &str, mac: &str, dev: &str| {
-            ns.ip(&["neigh", "replace", ip, "lladdr", mac, "dev", dev, "nud", "permanent"])
+            ns.ip(&[
+                "neigh",
+                "replace",
+                ip,
+                "lladdr",
+                mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])
         };
         neigh(&self.client, GATEWAY_INSIDE_IP, INSIDE_MAC, &self.client_if)?;
         neigh(&self.gateway, CLIENT_IP, CLIENT_MAC, &self.inside_if)?;
         neigh(&self.gateway, SERVER_IP, SERVER_MAC, &self.outside_if)?;
-        neigh(&self.server, GATEWAY_OUTSIDE_IP, OUTSIDE_MAC, &self.server_if)?;
+        neigh(
+            &self.server,
+            GATEWAY_OUTSIDE_IP,
+            OUTSIDE_MAC,
+            &self.server_if,
+        )?;
         Ok(())
     }
 

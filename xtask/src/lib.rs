@@ -29,5 +29,6 @@ pub fn workspace_root() -> PathBuf {
 
 /// The cargo target directory of the workspace: `CARGO_TARGET_DIR` if set, else `target/`.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }

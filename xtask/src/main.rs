@@ -1,6 +1,48 @@
-fn main() -> anyhow::Result<()> {
-    let dir = xtask::build_ebpf::default_target_dir();
-    let obj = xtask::build_ebpf(&dir)?;
-    println!("{}", obj.display());
-    Ok(())
+//! `cargo xtask`: set-up, build, test and demo tasks for the workspace.
+
+mod demo;
+mod process;
+mod run_tests;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Workspace tasks for the sensor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install what is missing on a fresh Debian machine (apt packages, bpf-linker).
+    Setup,
+    /// Build the eBPF object for bpfel-unknown-none with BTF.
+    BuildEbpf,
+    /// Set up, then fmt, clippy (host and BPF), unit and integration tests.
+    Test,
+    /// Set up, build, and run the sensor on a namespace lab with real traffic.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Setup => setup::setup(),
+        Task::BuildEbpf => xtask::build_ebpf(&xtask::build_ebpf::default_target_dir())
+            .map(|object| process::say(&format!("built {}", object.display())))
+            .map_err(Into::into),
+        Task::Test => run_tests::run(),
+        Task::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            process::error(&err);
+            ExitCode::FAILURE
+        }
+    }
 }

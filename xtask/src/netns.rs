@@ -145,8 +145,22 @@ pub struct VethEnd<'a> {
 /// goes away with either namespace.
 pub fn veth(a: VethEnd<'_>, b: VethEnd<'_>) -> anyhow::Result<()> {
     ip(&[
-        "link", "add", a.name, "address", a.mac, "netns", a.ns.name(), "type", "veth", "peer",
-        "name", b.name, "address", b.mac, "netns", b.ns.name(),
+        "link",
+        "add",
+        a.name,
+        "address",
+        a.mac,
+        "netns",
+        a.ns.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b.name,
+        "address",
+        b.mac,
+        "netns",
+        b.ns.name(),
     ])?;
     for end in [a, b] {
         end.ns.ip(&["addr", "add", end.addr, "dev", end.name])?;

@@ -77,7 +77,10 @@ pub fn detect() -> Result<Toolchain, ToolchainError> {
                 source: Source::RustupNightly,
             });
         }
-        tried.push(format!("rustup nightly ({}) without rust-src", rustc.display()));
+        tried.push(format!(
+            "rustup nightly ({}) without rust-src",
+            rustc.display()
+        ));
     } else {
         tried.push("rustup nightly (not installed)".to_owned());
     }

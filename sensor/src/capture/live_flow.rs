@@ -70,8 +70,16 @@ impl LiveFlow {
             orig_bytes: stats.bytes[o],
             resp_packets: stats.packets[r],
             resp_bytes: stats.bytes[r],
-            orig_tcp_flags: if is_tcp { flags(stats.tcp_flags[o]) } else { String::new() },
-            resp_tcp_flags: if is_tcp { flags(stats.tcp_flags[r]) } else { String::new() },
+            orig_tcp_flags: if is_tcp {
+                flags(stats.tcp_flags[o])
+            } else {
+                String::new()
+            },
+            resp_tcp_flags: if is_tcp {
+                flags(stats.tcp_flags[r])
+            } else {
+                String::new()
+            },
             first_seen: clock.to_utc(stats.first_seen_ns),
             last_seen: clock.to_utc(stats.last_seen_ns),
         }
@@ -138,7 +146,8 @@ mod tests {
     #[test]
     fn originator_is_the_initiator_even_when_it_is_the_higher_endpoint() {
         // Client 10.0.0.2:40000 connects to server 10.0.0.1:80; the server is `lo`.
-        let (key, dir) = FlowKey::canonical(v4([10, 0, 0, 2]), 40000, v4([10, 0, 0, 1]), 80, 6, [0, 0]);
+        let (key, dir) =
+            FlowKey::canonical(v4([10, 0, 0, 2]), 40000, v4([10, 0, 0, 1]), 80, 6, [0, 0]);
         assert_eq!(dir, Direction::HiToLo);
         let mut stats = FlowStats {
             initiator: dir as u8,

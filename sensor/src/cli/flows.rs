@@ -72,7 +72,12 @@ fn row(f: &LiveFlow) -> Vec<String> {
         (a, 0) => a.to_string(),
         (a, p) => format!("{a}:{p}"),
     };
-    let vlan = f.vlan.iter().map(u16::to_string).collect::<Vec<_>>().join(".");
+    let vlan = f
+        .vlan
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
     let flags = if f.orig_tcp_flags.is_empty() && f.resp_tcp_flags.is_empty() {
         String::new()
     } else {

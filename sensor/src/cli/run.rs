@@ -56,7 +56,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     let signal = runtime.block_on(wait_for_shutdown())?;
-    info!(signal, "stopping: detaching the XDP program and removing pins");
+    info!(
+        signal,
+        "stopping: detaching the XDP program and removing pins"
+    );
     drop(datapath);
     Ok(())
 }

@@ -48,12 +48,17 @@ pub const BPFFS_ROOT: &str = "/sys/fs/bpf";
 pub fn prepare(dir: &Path) -> Result<(), BpffsError> {
     let root = Path::new(BPFFS_ROOT);
     if dir.starts_with(root) && root.is_dir() && !is_bpffs(root)? {
-        mount(Some("bpf"), root, Some("bpf"), MsFlags::empty(), None::<&str>).map_err(
-            |errno| BpffsError::Io {
-                path: root.to_path_buf(),
-                source: errno.into(),
-            },
-        )?;
+        mount(
+            Some("bpf"),
+            root,
+            Some("bpf"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|errno| BpffsError::Io {
+            path: root.to_path_buf(),
+            source: errno.into(),
+        })?;
         info!(path = BPFFS_ROOT, "mounted the bpf filesystem");
     }
     let existing = dir.ancestors().find(|p| p.exists()).unwrap_or(dir);

@@ -139,7 +139,9 @@ pub struct Datapath {
 
 impl fmt::Debug for Datapath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Datapath").field("pins", &self.pins).finish_non_exhaustive()
+        f.debug_struct("Datapath")
+            .field("pins", &self.pins)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,7 +164,8 @@ impl Datapath {
                 source,
             })?;
         let mut take = |name| {
-            ebpf.take_map(name).ok_or(LoaderError::Missing { what: "map", name })
+            ebpf.take_map(name)
+                .ok_or(LoaderError::Missing { what: "map", name })
         };
         let flows = take(FLOWS_MAP)?;
         let counters = take(COUNTERS_MAP)?;
@@ -210,10 +213,7 @@ impl Datapath {
     /// Pins the maps under `dir`, replacing pins an earlier agent left behind.
     pub fn pin(&mut self, dir: &Path) -> Result<(), LoaderError> {
         bpffs::prepare(dir)?;
-        for (name, pin) in [
-            (FLOWS_MAP, &self.flows),
-            (COUNTERS_MAP, &self.counters),
-        ] {
+        for (name, pin) in [(FLOWS_MAP, &self.flows), (COUNTERS_MAP, &self.counters)] {
             let path = dir.join(name);
             if bpffs::remove_pin(&path)? {
                 info!(path = %path.display(), "removed a stale pin left by an earlier agent");
@@ -244,12 +244,13 @@ impl Datapath {
             data_in: Some(packet),
             ..TestRunOptions::default()
         };
-        let result = program(&mut self.ebpf)?
-            .test_run(opts)
-            .map_err(|source| LoaderError::Program {
-                action: "test-run",
-                source,
-            })?;
+        let result =
+            program(&mut self.ebpf)?
+                .test_run(opts)
+                .map_err(|source| LoaderError::Program {
+                    action: "test-run",
+                    source,
+                })?;
         Ok(result.return_value)
     }
 }

@@ -65,12 +65,11 @@ pub struct FlowTable<T = MapData> {
 impl FlowTable {
     /// Opens the map pinned under `dir`.
     pub fn open_pinned(dir: &Path) -> Result<Self, MapsError> {
-        let map = HashMap::try_from(open_pinned(dir, FLOWS_MAP)?).map_err(|source| {
-            MapsError::Read {
+        let map =
+            HashMap::try_from(open_pinned(dir, FLOWS_MAP)?).map_err(|source| MapsError::Read {
                 name: FLOWS_MAP,
                 source,
-            }
-        })?;
+            })?;
         Ok(Self { map })
     }
 }
