@@ -7,10 +7,6 @@
 use std::{env, fs, path::PathBuf, process::ExitCode};
 
 #[expect(
-    clippy::print_stdout,
-    reason = "cargo reads build script directives from stdout"
-)]
-#[expect(
     clippy::print_stderr,
     reason = "a failing build script reports on stderr"
 )]

@@ -47,7 +47,7 @@ pub enum Counter {
     Tcp = 16,
     /// UDP packets seen.
     Udp = 17,
-    /// ICMP and ICMPv6 packets seen.
+    /// ICMP and `ICMPv6` packets seen.
     Icmp = 18,
     /// Packets of any other IP protocol, accounted by protocol number.
     OtherProtocol = 19,
@@ -93,7 +93,7 @@ impl Counter {
         self as u32
     }
 
-    /// A stable snake_case name, used in `sensor status` and in metrics.
+    /// A stable `snake_case` name, used in `sensor status` and in metrics.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Packets => "packets",

@@ -52,7 +52,7 @@ pub struct FlowKey {
     /// VLAN ids, outer then inner, host byte order; 0 where there is no tag. Part of the
     /// key because the same addresses on two VLANs are two different networks.
     pub vlan: [u16; 2],
-    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 `ICMPv6`, ...).
     pub proto: u8,
     /// Explicit padding, always zero so keys hash alike.
     pub _pad: [u8; 3],

@@ -42,7 +42,7 @@ pub fn account(packet: &Packet, len: u64) {
     stats.packets[i] = 1;
     stats.bytes[i] = len;
     stats.tcp_flags[i] = packet.tcp_flags;
-    match FLOWS.insert(&key, &stats, u64::from(BPF_NOEXIST)) {
+    match FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)) {
         Ok(()) => maps::count(Counter::FlowNew, 1),
         Err(_) => {
             // Most likely another CPU inserted the flow first: add to its entry.

@@ -25,6 +25,10 @@ use sensor_common::Counter;
 
 /// Entry point: one exit that records the verdict.
 #[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the #[xdp] macro hands over the context by value"
+)]
 pub fn sensor(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
     maps::count(Counter::Packets, 1);

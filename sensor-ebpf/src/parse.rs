@@ -7,7 +7,7 @@
 //!
 //! Walked: Ethernet, up to [`VLAN_MAX_DEPTH`] 802.1Q / 802.1ad tags, IPv4 (options skipped by
 //! IHL, non-first fragments accounted without ports), IPv6 (a first extension header ends the
-//! walk and the packet is accounted without ports), TCP, UDP, ICMP and ICMPv6.
+//! walk and the packet is accounted without ports), TCP, UDP, ICMP and `ICMPv6`.
 
 use core::mem::size_of;
 
@@ -23,7 +23,7 @@ use sensor_common::Counter;
 
 use crate::maps;
 
-/// VLAN tags followed: one 802.1Q tag, or an 802.1ad outer and 802.1Q inner (QinQ).
+/// VLAN tags followed: one 802.1Q tag, or an 802.1ad outer and 802.1Q inner (`QinQ`).
 pub const VLAN_MAX_DEPTH: usize = 2;
 
 const ETH_P_IPV4: u16 = 0x0800;
@@ -39,7 +39,7 @@ pub mod proto {
     pub const TCP: u8 = 6;
     /// UDP.
     pub const UDP: u8 = 17;
-    /// ICMPv6.
+    /// `ICMPv6`.
     pub const ICMPV6: u8 = 58;
 }
 

@@ -22,7 +22,7 @@ impl Clock {
         let before = ns(ClockId::CLOCK_MONOTONIC)?;
         let real = ns(ClockId::CLOCK_REALTIME)?;
         let after = ns(ClockId::CLOCK_MONOTONIC)?;
-        Ok(Self::from_offset(real - (before + after) / 2))
+        Ok(Self::from_offset(real - i128::midpoint(before, after)))
     }
 
     /// A clock with a given offset, for tests and replays.

@@ -32,14 +32,13 @@ pub fn is_root() -> bool {
 /// by `SENSOR_SKIP_LOG`, which `cargo xtask test` counts and prints at the end.
 pub fn skip(test: &str, reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
-    if let Some(path) = std::env::var_os("SENSOR_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
+    if let Some(path) = std::env::var_os("SENSOR_SKIP_LOG")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-        {
-            let _ = writeln!(file, "{test}: {reason}");
-        }
+    {
+        let _ = writeln!(file, "{test}: {reason}");
     }
 }
 

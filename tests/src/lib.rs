@@ -7,6 +7,12 @@
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
 //!   demo uses too.
 
+#![expect(
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    reason = "a test harness fails loudly by panicking"
+)]
+
 pub mod env;
 pub mod packet;
 

@@ -9,7 +9,7 @@ pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 /// Destination MAC of built frames.
 pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// EtherType values.
+/// `EtherType` values.
 pub mod ethertype {
     /// IPv4.
     pub const IPV4: u16 = 0x0800;
@@ -19,7 +19,7 @@ pub mod ethertype {
     pub const ARP: u16 = 0x0806;
     /// 802.1Q.
     pub const VLAN: u16 = 0x8100;
-    /// 802.1ad (QinQ outer tag).
+    /// 802.1ad (`QinQ` outer tag).
     pub const QINQ: u16 = 0x88A8;
 }
 

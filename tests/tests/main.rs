@@ -3,6 +3,11 @@
 //! They need root: they load the real XDP program and build network namespaces. Without
 //! root each test says `SKIPPED` and `cargo xtask test` counts it.
 
+#![expect(
+    clippy::expect_used,
+    reason = "helpers of tests fail loudly by panicking"
+)]
+
 /// The XDP program's verdicts and counters on a table of packets, malformed ones included,
 /// under `BPF_PROG_TEST_RUN`.
 mod xdp_verdicts;

@@ -70,10 +70,10 @@ impl Agent {
             if pin.exists() {
                 return Ok(());
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait().context("failed to poll the agent")? {
-                    bail!("sensor run exited early ({status}):\n{}", self.log_text());
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().context("failed to poll the agent")?
+            {
+                bail!("sensor run exited early ({status}):\n{}", self.log_text());
             }
             thread::sleep(Duration::from_millis(50));
         }

@@ -95,7 +95,7 @@ pub fn clippy_ebpf(target_dir: &Path) -> Result<(), BuildError> {
 
 fn run(cmd: &mut Command) -> Result<(), BuildError> {
     let status = cmd.status().map_err(|source| BuildError::Spawn {
-        cargo: format!("{:?}", cmd.get_program()),
+        cargo: cmd.get_program().display().to_string(),
         source,
     })?;
     if status.success() {

@@ -52,7 +52,7 @@ pub fn run() -> anyhow::Result<()> {
     let mut totals = Totals::default();
 
     banner("unit tests");
-    totals.add(cargo_test(&[
+    totals.add(&cargo_test(&[
         "test",
         "--workspace",
         "--exclude",
@@ -66,7 +66,7 @@ pub fn run() -> anyhow::Result<()> {
     integration
         .env("SENSOR_BIN", &sensor)
         .env("SENSOR_SKIP_LOG", &skip_log);
-    totals.add(cargo_test_cmd(integration)?);
+    totals.add(&cargo_test_cmd(integration)?);
 
     banner("summary");
     let skips = std::fs::read_to_string(&skip_log).unwrap_or_default();
@@ -97,7 +97,7 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, other: Self) {
+    fn add(&mut self, other: &Self) {
         self.passed += other.passed;
         self.failed += other.failed;
     }
@@ -120,7 +120,7 @@ fn cargo_test_cmd(mut cmd: Command) -> anyhow::Result<Totals> {
             let line = line.context("failed to read cargo test output")?;
             let _ = writeln!(out, "{line}");
             if let Some(rest) = line.strip_prefix("test result: ") {
-                totals.add(parse_result(rest));
+                totals.add(&parse_result(rest));
             }
         }
     }

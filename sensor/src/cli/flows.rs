@@ -42,7 +42,7 @@ pub fn flows(args: &FlowsArgs) -> anyhow::Result<()> {
         .filter(|f| args.port.is_none_or(|p| f.involves_port(p)))
         .filter(|f| proto.as_ref().is_none_or(|p| &f.proto == p))
         .collect();
-    flows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    flows.sort_by_key(|f| std::cmp::Reverse(f.last_seen));
     if args.json {
         return Ok(output::json(&flows)?);
     }

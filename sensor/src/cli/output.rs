@@ -23,20 +23,13 @@ pub fn table(columns: &[Column], rows: &[Vec<String>]) -> io::Result<()> {
     table.load_preset(NOTHING);
     table.set_header(columns.iter().map(|c| Cell::new(c.header)));
     for row in rows {
-        table.add_row(row.iter().zip(columns).map(|(text, col)| {
-            let cell = Cell::new(text);
-            if col.right {
-                cell.set_alignment(CellAlignment::Right)
-            } else {
-                cell
-            }
-        }));
+        table.add_row(row.iter().map(Cell::new));
     }
     for (i, col) in columns.iter().enumerate() {
-        if col.right {
-            if let Some(c) = table.column_mut(i) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
+        if let Some(c) = table.column_mut(i)
+            && col.right
+        {
+            c.set_cell_alignment(CellAlignment::Right);
         }
     }
     line(&table.trim_fmt())

@@ -90,7 +90,7 @@ impl<T: Borrow<MapData>> FlowTable<T> {
     /// skipped, not reported as errors.
     pub fn entries(&self) -> Result<Vec<(FlowKey, FlowStats)>, MapsError> {
         let mut out = Vec::new();
-        for item in self.map.iter() {
+        for item in &self.map {
             match item {
                 Ok(entry) => out.push(entry),
                 Err(MapError::KeyNotFound) => {}
