@@ -216,3 +216,68 @@ fn r3_udp_and_icmp_flows_are_seen_both_ways() {
     assert_eq!(field(icmp, "resp_packets"), 2, "both echo replies: {icmp}");
     drop(agent);
 }
+
+#[test]
+fn r3_native_refused_falls_back_to_generic_with_a_log_line() {
+    if !env::require_root("r3_native_refused_falls_back_to_generic_with_a_log_line") {
+        return;
+    }
+    // Loopback has no native XDP support, so the "driver" refuses it.
+    let scratch = env::Scratch::new("fallback");
+    let prefix = sensor_tests::netns::unique_prefix();
+    let ns = sensor_tests::netns::Netns::create(&format!("{prefix}fb")).unwrap();
+    let iface = "lo".to_owned();
+    let bpffs = sensor_tests::netns::BpfMount::new(&prefix).unwrap();
+    let pin_dir = bpffs.path().join("sensor");
+
+    let forced = ns
+        .command(&env::sensor_bin().to_string_lossy())
+        .args(["run", "--mode", "native", "--iface", &iface, "--pin-dir"])
+        .arg(&pin_dir)
+        .arg("--run-dir")
+        .arg(scratch.path().join("run-native"))
+        .output()
+        .unwrap();
+    assert!(
+        !forced.status.success(),
+        "--mode native must fail on loopback"
+    );
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(
+        stderr.contains("native mode"),
+        "the error names the mode: {stderr}"
+    );
+
+    let mut agent = Agent::start(
+        &env::sensor_bin(),
+        &ns,
+        &[&iface],
+        &pin_dir,
+        &scratch.path().join("run"),
+        &scratch.path().join("agent.log"),
+    )
+    .expect("auto mode falls back to generic");
+    let log = agent.log_text();
+    assert!(
+        log.contains("falling back to generic"),
+        "log says so: {log}"
+    );
+    assert!(
+        log.contains("mode=generic"),
+        "attached in generic mode: {log}"
+    );
+    assert!(agent.stop().unwrap(), "clean exit on SIGTERM");
+    let link = ns.ip(&["link", "show", &iface]).unwrap();
+    assert!(!link.contains("xdp"), "detached on SIGTERM: {link}");
+}
+
+#[test]
+fn r3_flows_without_an_agent_says_what_to_do() {
+    let out = std::process::Command::new(env::sensor_bin())
+        .args(["flows", "--pin-dir", "/nonexistent/sensor-pins"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is `sensor run` running"), "{stderr}");
+}
