@@ -37,7 +37,7 @@ pub enum Counter {
     TruncatedL4 = 11,
     /// Non-first IPv4 fragments: accounted to a flow without ports.
     Ipv4Fragment = 12,
-    /// IPv6 packets whose next header is an extension header, accounted without ports.
+    /// IPv6 packets with at least one extension header (the chain is walked to the ports).
     Ipv6ExtensionHeader = 13,
     /// IPv4 packets seen.
     Ipv4 = 14,
@@ -57,11 +57,47 @@ pub enum Counter {
     FlowNew = 21,
     /// Flow inserts the kernel refused (the packet still passes).
     FlowInsertFailed = 22,
+    /// Non-first IPv6 fragments: accounted to a flow without ports.
+    Ipv6Fragment = 23,
+    /// IPv6 extension-header chains longer than the parser follows: accounted without ports.
+    Ipv6ExtensionChainTooLong = 24,
+    /// IPv6 extension headers cut short by the end of the frame.
+    TruncatedIpv6Extension = 25,
+    /// TCP headers whose data offset is below 5 or past the end of the frame.
+    BadTcpHeader = 26,
+    /// New flows not inserted because the CPU's per-second cap was reached (packet passed).
+    FlowThrottled = 27,
+    /// Events written to the ring buffer.
+    EventsSent = 28,
+    /// Events lost because the ring buffer was full.
+    EventsDropped = 29,
+    /// ARP packets seen.
+    Arp = 30,
+    /// DHCP packets seen.
+    Dhcp = 31,
+    /// Packets dropped by a quarantine.
+    DropQuarantine = 32,
+    /// Packets dropped by an exact-flow block.
+    DropBlockFlow = 33,
+    /// Packets dropped by an IP block.
+    DropBlockIp = 34,
+    /// Packets dropped by an `ip:port` block.
+    DropBlockEndpoint = 35,
+    /// Packets dropped by a CIDR block.
+    DropBlockCidr = 36,
+    /// New-connection packets dropped by a suspend.
+    DropSuspend = 37,
+    /// Packets a rule would have dropped, passed because an endpoint is never blocked.
+    NeverBlockPassed = 38,
+    /// Packets of a quarantined device passed because the peer is on the allow list.
+    QuarantineAllowed = 39,
+    /// ARP packets too short for IPv4-over-Ethernet ARP.
+    TruncatedArp = 40,
 }
 
 impl Counter {
     /// Every counter, in slot order, for readers that list them.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 41] = [
         Self::Packets,
         Self::Bytes,
         Self::VerdictPass,
@@ -85,6 +121,24 @@ impl Counter {
         Self::Vlan,
         Self::FlowNew,
         Self::FlowInsertFailed,
+        Self::Ipv6Fragment,
+        Self::Ipv6ExtensionChainTooLong,
+        Self::TruncatedIpv6Extension,
+        Self::BadTcpHeader,
+        Self::FlowThrottled,
+        Self::EventsSent,
+        Self::EventsDropped,
+        Self::Arp,
+        Self::Dhcp,
+        Self::DropQuarantine,
+        Self::DropBlockFlow,
+        Self::DropBlockIp,
+        Self::DropBlockEndpoint,
+        Self::DropBlockCidr,
+        Self::DropSuspend,
+        Self::NeverBlockPassed,
+        Self::QuarantineAllowed,
+        Self::TruncatedArp,
     ];
 
     /// The counter's index in the counters array.
@@ -119,6 +173,24 @@ impl Counter {
             Self::Vlan => "vlan",
             Self::FlowNew => "flow_new",
             Self::FlowInsertFailed => "flow_insert_failed",
+            Self::Ipv6Fragment => "ipv6_fragment",
+            Self::Ipv6ExtensionChainTooLong => "ipv6_extension_chain_too_long",
+            Self::TruncatedIpv6Extension => "truncated_ipv6_extension",
+            Self::BadTcpHeader => "bad_tcp_header",
+            Self::FlowThrottled => "flow_throttled",
+            Self::EventsSent => "events_sent",
+            Self::EventsDropped => "events_dropped",
+            Self::Arp => "arp",
+            Self::Dhcp => "dhcp",
+            Self::DropQuarantine => "drop_quarantine",
+            Self::DropBlockFlow => "drop_block_flow",
+            Self::DropBlockIp => "drop_block_ip",
+            Self::DropBlockEndpoint => "drop_block_endpoint",
+            Self::DropBlockCidr => "drop_block_cidr",
+            Self::DropSuspend => "drop_suspend",
+            Self::NeverBlockPassed => "never_block_passed",
+            Self::QuarantineAllowed => "quarantine_allowed",
+            Self::TruncatedArp => "truncated_arp",
         }
     }
 }

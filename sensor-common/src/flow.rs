@@ -111,8 +111,20 @@ pub struct FlowStats {
     /// The [`Direction`] of the side that opened the flow: the sender of the first packet,
     /// or of the SYN when the first packet seen was a SYN-ACK.
     pub initiator: u8,
+    /// [`event_flags`] bits: which one-off events this flow has had, so each is sent once.
+    pub event_flags: u8,
     /// Explicit padding.
-    pub _pad: [u8; 5],
+    pub _pad: [u8; 4],
+}
+
+/// Bits of [`FlowStats::event_flags`].
+pub mod event_flags {
+    /// The first payload of the lo→hi direction was sent.
+    pub const PAYLOAD_LO_TO_HI: u8 = 1 << 0;
+    /// The first payload of the hi→lo direction was sent.
+    pub const PAYLOAD_HI_TO_LO: u8 = 1 << 1;
+    /// The flow-ended event was sent.
+    pub const ENDED: u8 = 1 << 2;
 }
 
 const _: () = assert!(size_of::<FlowStats>() == 56);

@@ -1,52 +1,88 @@
-//! The flow table update.
+//! The flow table update, the new-flow rate guard, and the flow's one-off events.
 //!
 //! A hit updates the entry in place: packet and byte counts with atomic adds (several CPUs
-//! may carry packets of one flow), the last-seen time and the TCP flags with plain stores
-//! (a lost race costs at most one flag bit for one packet, which the next packet repairs).
-//! A miss inserts a new entry with `BPF_NOEXIST`; if another CPU won the race to insert,
-//! the packet is added to that entry instead.
+//! may carry packets of one flow), the last-seen time, TCP flags and event bits with plain
+//! stores (a lost race costs at most one flag bit, which the next packet repairs, or one
+//! duplicate event). A miss inserts a new entry with `BPF_NOEXIST`, unless this CPU has
+//! inserted its quota of new flows this second; if another CPU won the race to insert, the
+//! packet is added to that entry instead.
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
-use sensor_common::{Counter, Direction, FlowKey, FlowStats, flow::tcp_flags};
+use aya_ebpf::{bindings::BPF_NOEXIST, programs::XdpContext};
+use sensor_common::{
+    Config, Counter, Direction, FlowKey, FlowStats,
+    config::flags,
+    event::EventKind,
+    flow::{event_flags, tcp_flags},
+};
 
 use crate::{
-    maps::{self, FLOWS},
-    parse::Packet,
+    events,
+    maps::{self, FLOWS, RATE},
+    parse::{Packet, proto},
 };
+
+const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// Accounts a packet of `len` bytes to its flow.
 #[inline(always)]
-pub fn account(packet: &Packet, len: u64) {
-    let (key, dir) = FlowKey::canonical(
-        packet.src,
-        packet.src_port,
-        packet.dst,
-        packet.dst_port,
-        packet.proto,
-        packet.vlan,
-    );
-    // SAFETY: the helper takes no arguments and only reads the clock.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    if update(&key, dir, packet.tcp_flags, len, now) {
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the packet's parts, computed once by the caller"
+)]
+pub fn account(
+    ctx: &XdpContext,
+    packet: &Packet,
+    key: &FlowKey,
+    dir: Direction,
+    len: u64,
+    now: u64,
+    config: &Config,
+) {
+    let events_on = config.flags & flags::EVENTS != 0;
+    if update(ctx, packet, key, dir, len, now, events_on) {
+        return;
+    }
+    if !admit(now, config.new_flows_per_sec) {
+        maps::count(Counter::FlowThrottled, 1);
         return;
     }
     let i = dir.index() & 1;
+    let initiator = initiator(dir, packet.tcp_flags) as u8;
     let mut stats = FlowStats {
         first_seen_ns: now,
         last_seen_ns: now,
-        initiator: initiator(dir, packet.tcp_flags) as u8,
+        initiator,
         ..FlowStats::default()
     };
     stats.packets[i] = 1;
     stats.bytes[i] = len;
     stats.tcp_flags[i] = packet.tcp_flags;
+    let send_payload = events_on && packet.payload_len > 0;
+    if send_payload {
+        stats.event_flags = payload_bit(dir);
+    }
     match FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)) {
-        Ok(()) => maps::count(Counter::FlowNew, 1),
+        Ok(()) => {
+            maps::count(Counter::FlowNew, 1);
+            if events_on {
+                events::flow(
+                    ctx,
+                    EventKind::FlowOpened,
+                    key,
+                    initiator,
+                    packet.tcp_flags,
+                    now,
+                );
+            }
+            if send_payload {
+                events::payload(ctx, key, dir as u8, packet, now);
+            }
+        }
         Err(_) => {
             // Most likely another CPU inserted the flow first: add to its entry.
-            if !update(&key, dir, packet.tcp_flags, len, now) {
+            if !update(ctx, packet, key, dir, len, now, events_on) {
                 maps::count(Counter::FlowInsertFailed, 1);
             }
         }
@@ -55,13 +91,22 @@ pub fn account(packet: &Packet, len: u64) {
 
 /// Adds the packet to an existing entry; returns `false` if there is none.
 #[inline(always)]
-fn update(key: &FlowKey, dir: Direction, flags: u8, len: u64, now: u64) -> bool {
+fn update(
+    ctx: &XdpContext,
+    packet: &Packet,
+    key: &FlowKey,
+    dir: Direction,
+    len: u64,
+    now: u64,
+    events_on: bool,
+) -> bool {
     let Some(stats) = FLOWS.get_ptr_mut(key) else {
         return false;
     };
     let i = dir.index() & 1;
+    let flags = packet.tcp_flags;
     // SAFETY: the pointer is to a live map value; the counters are naturally aligned u64s
-    // and only ever accessed atomically or by the agent's reads.
+    // and only ever updated atomically.
     unsafe {
         atomic_add(&raw mut (*stats).packets[i], 1);
         atomic_add(&raw mut (*stats).bytes[i], len);
@@ -70,8 +115,62 @@ fn update(key: &FlowKey, dir: Direction, flags: u8, len: u64, now: u64) -> bool 
         if seen | flags != seen {
             (*stats).tcp_flags[i] = seen | flags;
         }
+        if !events_on {
+            return true;
+        }
+        let done = (*stats).event_flags;
+        let bit = payload_bit(dir);
+        if packet.payload_len > 0 && done & bit == 0 {
+            (*stats).event_flags = done | bit;
+            events::payload(ctx, key, dir as u8, packet, now);
+        }
+        if packet.proto == proto::TCP && (*stats).event_flags & event_flags::ENDED == 0 {
+            let fin_both = (*stats).tcp_flags[0] & (*stats).tcp_flags[1] & tcp_flags::FIN != 0;
+            if flags & tcp_flags::RST != 0 || fin_both {
+                (*stats).event_flags |= event_flags::ENDED;
+                events::flow(
+                    ctx,
+                    EventKind::FlowEnded,
+                    key,
+                    (*stats).initiator,
+                    flags,
+                    now,
+                );
+            }
+        }
     }
     true
+}
+
+/// The per-CPU new-flow rate guard: admits up to `per_sec` inserts per second (0: no cap).
+#[inline(always)]
+fn admit(now: u64, per_sec: u32) -> bool {
+    if per_sec == 0 {
+        return true;
+    }
+    let Some(window) = RATE.get_ptr_mut(0) else {
+        return true;
+    };
+    // SAFETY: a per-CPU slot, not shared with another CPU, not preempted by this program.
+    unsafe {
+        if now.wrapping_sub((*window).window_start_ns) >= NS_PER_SEC {
+            (*window).window_start_ns = now;
+            (*window).inserted = 0;
+        }
+        if (*window).inserted >= u64::from(per_sec) {
+            return false;
+        }
+        (*window).inserted += 1;
+    }
+    true
+}
+
+#[inline(always)]
+fn payload_bit(dir: Direction) -> u8 {
+    match dir {
+        Direction::LoToHi => event_flags::PAYLOAD_LO_TO_HI,
+        Direction::HiToLo => event_flags::PAYLOAD_HI_TO_LO,
+    }
 }
 
 /// The side that opened the flow, judged from its first packet: a SYN-ACK means the other

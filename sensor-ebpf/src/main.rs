@@ -1,27 +1,34 @@
 //! The sensor's XDP program.
 //!
 //! Every packet on a watched interface passes through [`sensor`]: it is parsed (bounds-checked
-//! against `data_end` at every step), accounted to its flow, and passed. Each packet is counted
-//! once in total, once under its verdict, and under every reason that applies to it. Malformed
-//! packets are passed to the stack with a named reason, never aborted.
+//! against `data_end` at every step), checked against the response rules, accounted to its
+//! flow, and passed or dropped. Each packet is counted once in total, once under its verdict,
+//! and under every reason that applies to it. Malformed packets are passed to the stack with
+//! a named reason, never aborted.
 //!
 //! # Layout
-//! - `parse`: the bounds-checked cursor and the header walk (Ethernet, VLAN, IPv4, IPv6, L4).
-//! - `flows`: the flow table update.
-//! - `maps`: every map and the counter helpers.
+//! - `parse`: the bounds-checked cursor and the header walk.
+//! - `rules`: quarantine ▸ block ▸ suspend, with the never-block list over all of them.
+//! - `flows`: the flow table update and the new-flow rate guard.
+//! - `events`: the ring buffer.
+//! - `maps`: every map and the helpers that read them.
 #![no_std]
 #![no_main]
-// The BPF target has no compare-and-swap, so the atomic add the flow table needs is only
-// reachable through the intrinsic (see `flows::atomic_add`).
+// The BPF target has no compare-and-swap, so the atomic add the flow table and the rule hit
+// counters need is only reachable through the intrinsic (see `flows::atomic_add`).
 #![feature(core_intrinsics)]
 #![expect(internal_features, reason = "core_intrinsics gives the BPF atomic add")]
 
+mod events;
 mod flows;
 mod maps;
 mod parse;
+mod rules;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use sensor_common::Counter;
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext,
+};
+use sensor_common::{Counter, FlowKey, config::flags};
 
 /// Entry point: one exit that records the verdict.
 #[xdp]
@@ -49,14 +56,51 @@ pub fn sensor(ctx: XdpContext) -> u32 {
     verdict
 }
 
-/// Parses and accounts the packet. `Err` carries the reason a packet was passed without
-/// being accounted to a flow (not IP, truncated, malformed).
+/// Parses, checks the rules and accounts the packet. `Err` carries the reason a packet was
+/// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
 fn try_sensor(ctx: &XdpContext, len: u64) -> Result<u32, Counter> {
     let mut cursor = parse::Cursor::new(ctx);
-    let packet = parse::packet(&mut cursor)?;
-    flows::account(&packet, len);
+    let parsed = parse::packet(&mut cursor)?;
+    // SAFETY: the helper takes no arguments and only reads the clock.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let config = maps::config();
+    let packet = match parsed {
+        parse::Parsed::Ip(packet) => packet,
+        parse::Parsed::Arp(arp) => {
+            maps::count(Counter::Arp, 1);
+            if config.flags & flags::EVENTS != 0 {
+                events::arp(ctx, &arp, now);
+            }
+            return Ok(xdp_action::XDP_PASS);
+        }
+    };
+    let (key, dir) = FlowKey::canonical(
+        packet.src,
+        packet.src_port,
+        packet.dst,
+        packet.dst_port,
+        packet.proto,
+        packet.vlan,
+    );
+    if config.active_rules != 0 && rules::drop_packet(ctx, &packet, &key, dir, now, &config) {
+        return Ok(xdp_action::XDP_DROP);
+    }
+    flows::account(ctx, &packet, &key, dir, len, now, &config);
+    if is_dhcp(&packet) {
+        maps::count(Counter::Dhcp, 1);
+        if config.flags & flags::EVENTS != 0 {
+            events::dhcp(ctx, &packet, now);
+        }
+    }
     Ok(xdp_action::XDP_PASS)
+}
+
+/// DHCP (and BOOTP) runs on UDP 67 (server) and 68 (client).
+#[inline(always)]
+fn is_dhcp(packet: &parse::Packet) -> bool {
+    packet.proto == parse::proto::UDP
+        && matches!((packet.src_port, packet.dst_port), (68, 67) | (67, 68))
 }
 
 #[cfg(not(test))]

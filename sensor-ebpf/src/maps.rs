@@ -1,13 +1,19 @@
-//! Every map of the program, and the counter helper.
+//! Every map of the program, and the helpers that read them.
 //!
 //! Names and sizes come from `sensor-common` so the agent opens the same maps. The agent may
-//! resize the flow table before load (`--flow-table-size`).
+//! resize the flow table and the ring buffer before load.
+
+use core::{ffi::c_void, ptr};
 
 use aya_ebpf::{
+    helpers::bpf_map_lookup_elem,
     macros::map,
-    maps::{LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
 };
-use sensor_common::{COUNTER_SLOTS, Counter, FLOWS_MAX_ENTRIES, FlowKey, FlowStats};
+use sensor_common::{
+    COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowKey,
+    FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
+};
 
 /// The flow table. LRU so that a full table evicts the flows idle the longest instead of
 /// refusing new ones.
@@ -19,6 +25,59 @@ pub static FLOWS: LruHashMap<FlowKey, FlowStats> =
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
+/// Settings from the agent.
+#[map]
+pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+/// The new-flow rate guard's window, per CPU.
+#[map]
+pub static RATE: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
+
+/// Events to the agent.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// Addresses no rule may drop.
+#[map]
+pub static NEVER_BLOCK: LpmTrie<[u8; 16], u64> = LpmTrie::with_max_entries(LPM_MAX_ENTRIES, 0);
+
+/// Quarantined devices by IP.
+#[map]
+pub static QUARANTINE_IP: HashMap<[u8; 16], RuleValue> =
+    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// Quarantined devices by MAC.
+#[map]
+pub static QUARANTINE_MAC: HashMap<MacKey, RuleValue> =
+    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// Peers a quarantined device may still reach (DNS, management).
+#[map]
+pub static QUARANTINE_ALLOW: LpmTrie<[u8; 16], u64> = LpmTrie::with_max_entries(LPM_MAX_ENTRIES, 0);
+
+/// Exact-flow blocks, keyed by the canonical key with VLANs zero.
+#[map]
+pub static BLOCK_FLOW: HashMap<FlowKey, RuleValue> =
+    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// IP blocks.
+#[map]
+pub static BLOCK_IP: HashMap<[u8; 16], RuleValue> = HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// `ip:port` blocks.
+#[map]
+pub static BLOCK_ENDPOINT: HashMap<EndpointKey, RuleValue> =
+    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// CIDR blocks.
+#[map]
+pub static BLOCK_CIDR: LpmTrie<[u8; 16], RuleValue> = LpmTrie::with_max_entries(LPM_MAX_ENTRIES, 0);
+
+/// Suspended endpoints: new connections to them are dropped.
+#[map]
+pub static SUSPEND: HashMap<EndpointKey, RuleValue> =
+    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
 /// Adds `n` to a counter slot.
 #[inline(always)]
 pub fn count(counter: Counter, n: u64) {
@@ -26,5 +85,33 @@ pub fn count(counter: Counter, n: u64) {
         // SAFETY: the slot belongs to this CPU, and XDP programs are not preempted by
         // another run of themselves on the same CPU.
         unsafe { *slot += n };
+    }
+}
+
+/// The agent's settings, or the defaults if it has written none (a program under test).
+#[inline(always)]
+pub fn config() -> Config {
+    match CONFIG.get(0) {
+        Some(c) if c.flags != 0 || c.new_flows_per_sec != 0 || c.active_rules != 0 => *c,
+        _ => Config::new(),
+    }
+}
+
+/// A writable pointer to an LPM trie's value for the longest prefix matching `addr`.
+#[inline(always)]
+pub fn lpm_lookup<V>(trie: &LpmTrie<[u8; 16], V>, addr: &[u8; 16]) -> Option<*mut V> {
+    let key = Key::new(128, *addr);
+    // SAFETY: an aya map static is its map definition (`repr(transparent)`), which is what
+    // the helper takes; the key is a valid LPM key on the stack.
+    let value = unsafe {
+        bpf_map_lookup_elem(
+            ptr::from_ref(trie).cast_mut().cast::<c_void>(),
+            ptr::from_ref(&key).cast::<c_void>(),
+        )
+    };
+    if value.is_null() {
+        None
+    } else {
+        Some(value.cast::<V>())
     }
 }

@@ -5,9 +5,13 @@
 //! katran's `pckt_parsing.h`). Loops have fixed bounds. A packet that cannot be parsed
 //! yields the [`Counter`] that names why, and is passed by the caller.
 //!
-//! Walked: Ethernet, up to [`VLAN_MAX_DEPTH`] 802.1Q / 802.1ad tags, IPv4 (options skipped by
-//! IHL, non-first fragments accounted without ports), IPv6 (a first extension header ends the
-//! walk and the packet is accounted without ports), TCP, UDP, ICMP and `ICMPv6`.
+//! Walked: Ethernet; up to [`VLAN_MAX_DEPTH`] 802.1Q / 802.1ad tags; ARP (for device
+//! identity); IPv4 (options skipped by IHL; non-first fragments accounted without ports);
+//! IPv6 and its extension-header chain up to [`IPV6_EXT_MAX_CHAIN`] headers (hop-by-hop,
+//! routing, fragment, destination options, AH, mobility; non-first fragments and over-long
+//! chains accounted without ports); TCP (data offset checked), UDP, ICMP and `ICMPv6`.
+//! The transport payload is located by the IP length, not the frame length, so Ethernet
+//! padding is never taken for payload.
 
 use core::mem::size_of;
 
@@ -25,29 +29,42 @@ use crate::maps;
 
 /// VLAN tags followed: one 802.1Q tag, or an 802.1ad outer and 802.1Q inner (`QinQ`).
 pub const VLAN_MAX_DEPTH: usize = 2;
+/// IPv6 extension headers followed before giving up on finding the ports.
+pub const IPV6_EXT_MAX_CHAIN: usize = 6;
 
 const ETH_P_IPV4: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
+const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
 
 /// IP protocol numbers the parser knows.
 pub mod proto {
+    /// IPv6 hop-by-hop options.
+    pub const HOPOPT: u8 = 0;
     /// ICMP.
     pub const ICMP: u8 = 1;
     /// TCP.
     pub const TCP: u8 = 6;
     /// UDP.
     pub const UDP: u8 = 17;
+    /// IPv6 routing header.
+    pub const ROUTING: u8 = 43;
+    /// IPv6 fragment header.
+    pub const FRAGMENT: u8 = 44;
+    /// Authentication header.
+    pub const AH: u8 = 51;
     /// `ICMPv6`.
     pub const ICMPV6: u8 = 58;
+    /// IPv6 destination options.
+    pub const DSTOPTS: u8 = 60;
+    /// Mobility header.
+    pub const MOBILITY: u8 = 135;
 }
-
-/// IPv6 next-header values that are extension headers, not upper-layer protocols.
-const IPV6_EXTENSION_HEADERS: [u8; 7] = [0, 43, 44, 50, 51, 60, 135];
 
 /// A position in the packet, never past `end`.
 pub struct Cursor {
+    start: usize,
     pos: usize,
     end: usize,
 }
@@ -56,6 +73,7 @@ impl Cursor {
     #[inline(always)]
     pub fn new(ctx: &XdpContext) -> Self {
         Self {
+            start: ctx.data(),
             pos: ctx.data(),
             end: ctx.data_end(),
         }
@@ -82,9 +100,15 @@ impl Cursor {
         self.pos = start + len;
         Some(())
     }
+
+    /// The cursor's offset from the start of the packet.
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        self.pos - self.start
+    }
 }
 
-/// What the flow table needs to know of a packet.
+/// What the rules and the flow table need to know of an IP packet.
 pub struct Packet {
     /// Source address, IPv4-mapped for IPv4, network byte order.
     pub src: [u8; 16],
@@ -96,18 +120,70 @@ pub struct Packet {
     pub dst_port: u16,
     /// VLAN ids, outer then inner.
     pub vlan: [u16; 2],
-    /// IP protocol number.
+    /// IP protocol number (the upper-layer protocol after IPv6 extension headers).
     pub proto: u8,
     /// TCP flags byte, 0 for other protocols.
     pub tcp_flags: u8,
+    /// Ethernet source.
+    pub src_mac: [u8; 6],
+    /// Ethernet destination.
+    pub dst_mac: [u8; 6],
+    /// Offset of the TCP or UDP payload from the start of the frame.
+    pub payload_offset: u32,
+    /// Length of that payload (0 for other protocols and empty segments).
+    pub payload_len: u32,
+}
+
+/// An IPv4-over-Ethernet ARP packet.
+pub struct Arp {
+    /// VLAN ids, outer then inner.
+    pub vlan: [u16; 2],
+    /// 1 request, 2 reply.
+    pub op: u16,
+    /// Sender MAC.
+    pub sender_mac: [u8; 6],
+    /// Sender IPv4 address.
+    pub sender_ip: [u8; 4],
+    /// Target MAC.
+    pub target_mac: [u8; 6],
+    /// Target IPv4 address.
+    pub target_ip: [u8; 4],
+}
+
+/// A parsed frame.
+pub enum Parsed {
+    /// IPv4 or IPv6.
+    Ip(Packet),
+    /// ARP.
+    Arp(Arp),
+}
+
+/// The IPv4-over-Ethernet ARP body.
+#[repr(C)]
+struct ArpBody {
+    htype: [u8; 2],
+    ptype: [u8; 2],
+    hlen: u8,
+    plen: u8,
+    op: [u8; 2],
+    sha: [u8; 6],
+    spa: [u8; 4],
+    tha: [u8; 6],
+    tpa: [u8; 4],
 }
 
 /// Walks the headers of the packet under `cursor`.
 #[inline(always)]
-pub fn packet(cursor: &mut Cursor) -> Result<Packet, Counter> {
+pub fn packet(cursor: &mut Cursor) -> Result<Parsed, Counter> {
     let eth = cursor.read::<EthHdr>().ok_or(Counter::TruncatedEthernet)?;
     // SAFETY: `read` checked that the header lies within the packet.
-    let mut ether_type = u16::from_be(unsafe { (*eth).ether_type });
+    let (dst_mac, src_mac, mut ether_type) = unsafe {
+        (
+            (*eth).dst_addr,
+            (*eth).src_addr,
+            u16::from_be((*eth).ether_type),
+        )
+    };
     let mut vlan = [0u16; VLAN_MAX_DEPTH];
     let mut tagged = false;
     for slot in &mut vlan {
@@ -136,29 +212,61 @@ pub fn packet(cursor: &mut Cursor) -> Result<Packet, Counter> {
         vlan,
         proto: 0,
         tcp_flags: 0,
+        src_mac,
+        dst_mac,
+        payload_offset: 0,
+        payload_len: 0,
     };
-    let has_ports = match ether_type {
+    let (has_ports, ip_end) = match ether_type {
         ETH_P_IPV4 => ipv4(cursor, &mut packet)?,
         ETH_P_IPV6 => ipv6(cursor, &mut packet)?,
+        ETH_P_ARP => return arp(cursor, vlan),
         _ => return Err(Counter::NonIp),
     };
     if has_ports {
-        transport(cursor, &mut packet)?;
-    } else {
+        transport(cursor, &mut packet, ip_end)?;
+    } else if !matches!(
+        packet.proto,
+        proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6
+    ) {
         maps::count(Counter::OtherProtocol, 1);
     }
-    Ok(packet)
+    Ok(Parsed::Ip(packet))
 }
 
-/// Parses an IPv4 header and its options; returns whether a transport header follows.
 #[inline(always)]
-fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<bool, Counter> {
+fn arp(cursor: &mut Cursor, vlan: [u16; 2]) -> Result<Parsed, Counter> {
+    let body = cursor.read::<ArpBody>().ok_or(Counter::TruncatedArp)?;
+    // SAFETY: `read` checked the body lies within the packet.
+    let b = unsafe { &*body };
+    if u16::from_be_bytes(b.htype) != 1
+        || u16::from_be_bytes(b.ptype) != ETH_P_IPV4
+        || b.hlen != 6
+        || b.plen != 4
+    {
+        return Err(Counter::NonIp);
+    }
+    Ok(Parsed::Arp(Arp {
+        vlan,
+        op: u16::from_be_bytes(b.op),
+        sender_mac: b.sha,
+        sender_ip: b.spa,
+        target_mac: b.tha,
+        target_ip: b.tpa,
+    }))
+}
+
+/// Parses an IPv4 header and its options. Returns whether a transport header follows, and
+/// where the IP packet ends (its total length, which excludes Ethernet padding).
+#[inline(always)]
+fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Counter> {
     let start = cursor.pos;
     let ip = cursor.read::<Ipv4Hdr>().ok_or(Counter::TruncatedIpv4)?;
     // SAFETY: `read` checked that the fixed header lies within the packet.
-    let (vihl, frags, proto, src, dst) = unsafe {
+    let (vihl, tot_len, frags, proto, src, dst) = unsafe {
         (
             (*ip).vihl,
+            (*ip).tot_len,
             (*ip).frags,
             (*ip).proto,
             (*ip).src_addr,
@@ -178,30 +286,100 @@ fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<bool, Counter> {
     packet.dst[11] = 0xff;
     packet.dst[12..].copy_from_slice(&dst);
     packet.proto = proto;
+    let ip_end = start + usize::from(u16::from_be_bytes(tot_len));
     let fragment_offset = u16::from_be_bytes(frags) & 0x1fff;
     if fragment_offset != 0 {
         // The ports are in the first fragment only; what follows here is payload.
         maps::count(Counter::Ipv4Fragment, 1);
-        return Ok(false);
+        return Ok((false, ip_end));
     }
-    Ok(is_transport(proto))
+    Ok((is_transport(proto), ip_end))
 }
 
-/// Parses an IPv6 header; returns whether a transport header follows directly.
+/// Parses an IPv6 header and walks its extension headers. Returns whether a transport
+/// header follows, and where the IP packet ends.
 #[inline(always)]
-fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<bool, Counter> {
+fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Counter> {
     let ip = cursor.read::<Ipv6Hdr>().ok_or(Counter::TruncatedIpv6)?;
     // SAFETY: `read` checked that the header lies within the packet.
-    let (next, src, dst) = unsafe { ((*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
+    let (payload_len, mut next, src, dst) = unsafe {
+        (
+            (*ip).payload_len,
+            (*ip).next_hdr,
+            (*ip).src_addr,
+            (*ip).dst_addr,
+        )
+    };
     maps::count(Counter::Ipv6, 1);
     packet.src = src;
     packet.dst = dst;
-    packet.proto = next;
-    if IPV6_EXTENSION_HEADERS.contains(&next) {
-        maps::count(Counter::Ipv6ExtensionHeader, 1);
-        return Ok(false);
+    let ip_end = cursor.pos + usize::from(u16::from_be_bytes(payload_len));
+    let mut walked = false;
+    for _ in 0..IPV6_EXT_MAX_CHAIN {
+        let ext_start = cursor.pos;
+        let len = match next {
+            proto::HOPOPT | proto::ROUTING | proto::DSTOPTS | proto::MOBILITY => {
+                let hdr = cursor
+                    .read::<[u8; 2]>()
+                    .ok_or(Counter::TruncatedIpv6Extension)?;
+                // SAFETY: `read` checked both bytes.
+                let [n, l] = unsafe { *hdr };
+                next = n;
+                (usize::from(l) + 1) * 8
+            }
+            proto::AH => {
+                let hdr = cursor
+                    .read::<[u8; 2]>()
+                    .ok_or(Counter::TruncatedIpv6Extension)?;
+                // SAFETY: as above.
+                let [n, l] = unsafe { *hdr };
+                next = n;
+                (usize::from(l) + 2) * 4
+            }
+            proto::FRAGMENT => {
+                let hdr = cursor
+                    .read::<[u8; 8]>()
+                    .ok_or(Counter::TruncatedIpv6Extension)?;
+                // SAFETY: `read` checked all eight bytes.
+                let h = unsafe { *hdr };
+                next = h[0];
+                if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
+                    maps::count(Counter::Ipv6ExtensionHeader, 1);
+                    maps::count(Counter::Ipv6Fragment, 1);
+                    packet.proto = next;
+                    return Ok((false, ip_end));
+                }
+                8
+            }
+            _ => {
+                if walked {
+                    maps::count(Counter::Ipv6ExtensionHeader, 1);
+                }
+                packet.proto = next;
+                return Ok((is_transport(next), ip_end));
+            }
+        };
+        walked = true;
+        cursor
+            .seek(ext_start, len)
+            .ok_or(Counter::TruncatedIpv6Extension)?;
     }
-    Ok(is_transport(next))
+    // Still an extension header after the last one followed.
+    maps::count(Counter::Ipv6ExtensionHeader, 1);
+    packet.proto = next;
+    if matches!(
+        next,
+        proto::HOPOPT
+            | proto::ROUTING
+            | proto::DSTOPTS
+            | proto::MOBILITY
+            | proto::AH
+            | proto::FRAGMENT
+    ) {
+        maps::count(Counter::Ipv6ExtensionChainTooLong, 1);
+        return Ok((false, ip_end));
+    }
+    Ok((is_transport(next), ip_end))
 }
 
 #[inline(always)]
@@ -209,18 +387,33 @@ fn is_transport(proto: u8) -> bool {
     matches!(proto, proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6)
 }
 
-/// Reads the ports (and TCP flags) of a TCP, UDP or ICMP header.
+/// Reads the ports (and TCP flags) of a TCP, UDP or ICMP header, and locates the payload.
 #[inline(always)]
-fn transport(cursor: &mut Cursor, packet: &mut Packet) -> Result<(), Counter> {
+fn transport(cursor: &mut Cursor, packet: &mut Packet, ip_end: usize) -> Result<(), Counter> {
+    let l4_start = cursor.pos;
     match packet.proto {
         proto::TCP => {
             let tcp = cursor.read::<TcpHdr>().ok_or(Counter::TruncatedL4)?;
-            // SAFETY: `read` checked all 20 bytes of the fixed header; the flags are byte 13.
-            let (source, dest, flags) =
-                unsafe { ((*tcp).source, (*tcp).dest, *tcp.cast::<u8>().add(13)) };
+            // SAFETY: `read` checked all 20 bytes of the fixed header; data offset and flags
+            // are bytes 12 and 13.
+            let (source, dest, doff, flags) = unsafe {
+                let bytes = tcp.cast::<u8>();
+                (
+                    (*tcp).source,
+                    (*tcp).dest,
+                    *bytes.add(12) >> 4,
+                    *bytes.add(13),
+                )
+            };
             packet.src_port = u16::from_be_bytes(source);
             packet.dst_port = u16::from_be_bytes(dest);
             packet.tcp_flags = flags;
+            if doff < 5 {
+                return Err(Counter::BadTcpHeader);
+            }
+            cursor
+                .seek(l4_start, usize::from(doff) * 4)
+                .ok_or(Counter::BadTcpHeader)?;
             maps::count(Counter::Tcp, 1);
         }
         proto::UDP => {
@@ -235,7 +428,17 @@ fn transport(cursor: &mut Cursor, packet: &mut Packet) -> Result<(), Counter> {
             // ICMP and ICMPv6 share type, code and checksum; no ports.
             cursor.read::<[u8; 4]>().ok_or(Counter::TruncatedL4)?;
             maps::count(Counter::Icmp, 1);
+            return Ok(());
         }
+    }
+    let end = if ip_end < cursor.end {
+        ip_end
+    } else {
+        cursor.end
+    };
+    if end > cursor.pos {
+        packet.payload_offset = cursor.offset() as u32;
+        packet.payload_len = (end - cursor.pos) as u32;
     }
     Ok(())
 }

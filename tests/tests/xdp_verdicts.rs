@@ -224,15 +224,15 @@ fn rows() -> Vec<Row> {
             flow: None,
         },
         Row {
-            description: "ipv6 hop-by-hop header: accounted without ports",
+            description: "ipv6 hop-by-hop header: the chain is walked to the udp ports",
             packet: ethernet(
                 &[],
                 ethertype::IPV6,
-                &ipv6(v6(5), v6(6), 0, &[17, 0, 0, 0, 0, 0, 0, 0]),
+                &ipv6(v6(5), v6(6), 0, &[&[17u8, 0, 1, 4, 0, 0, 0, 0][..], &udp(7000, 53, b"q")].concat()),
             ),
             verdict: XDP_PASS,
             counter: Counter::Ipv6ExtensionHeader,
-            flow: key(v6(5), 0, v6(6), 0, 0, [0, 0]),
+            flow: key(v6(5), 7000, v6(6), 53, 17, [0, 0]),
         },
         Row {
             description: "ipv4 gre: other protocol, no ports",
@@ -249,7 +249,7 @@ fn r3_verdicts_and_counters() {
     if !env::require_root("r3_verdicts_and_counters") {
         return;
     }
-    let mut dp = Datapath::load(LoadOptions::default()).expect("load the XDP program");
+    let mut dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
     let mut failures = Vec::new();
     for row in rows() {
         let counters = dp.counters().unwrap();
@@ -318,7 +318,7 @@ fn r3_flow_accumulates_both_directions_in_one_entry() {
     if !env::require_root("r3_flow_accumulates_both_directions_in_one_entry") {
         return;
     }
-    let mut dp = Datapath::load(LoadOptions::default()).expect("load the XDP program");
+    let mut dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
     let syn = ethernet(
         &[],
         ethertype::IPV4,
@@ -363,7 +363,7 @@ fn r3_syn_ack_first_names_the_other_side_initiator() {
     if !env::require_root("r3_syn_ack_first_names_the_other_side_initiator") {
         return;
     }
-    let mut dp = Datapath::load(LoadOptions::default()).expect("load the XDP program");
+    let mut dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
     let syn_ack = ethernet(
         &[],
         ethertype::IPV4,

@@ -21,12 +21,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Agent {
     child: Option<Child>,
     log: PathBuf,
-    pin_dir: PathBuf,
+    ready: PathBuf,
 }
 
 impl Agent {
-    /// Starts `sensor run --iface ...` in `ns` and waits until its maps are pinned (which
-    /// happens after every interface is attached). Its log goes to `log`.
+    /// Starts `sensor run --iface ...` in `ns` and waits until it is ready (it writes
+    /// `<run_dir>/sensor.ready` once every interface is attached). Its log goes to `log`.
     pub fn start(
         sensor: &Path,
         ns: &Netns,
@@ -57,7 +57,7 @@ impl Agent {
         let mut agent = Self {
             child: Some(child),
             log: log.to_path_buf(),
-            pin_dir: pin_dir.to_path_buf(),
+            ready: run_dir.join("sensor.ready"),
         };
         agent.wait_ready()?;
         Ok(agent)
@@ -65,9 +65,8 @@ impl Agent {
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
-        let pin = self.pin_dir.join(sensor_pin_name());
         while start.elapsed() < READY_TIMEOUT {
-            if pin.exists() {
+            if self.ready.exists() {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -78,7 +77,7 @@ impl Agent {
             thread::sleep(Duration::from_millis(50));
         }
         bail!(
-            "sensor run did not pin its maps within {READY_TIMEOUT:?}:\n{}",
+            "sensor run was not ready within {READY_TIMEOUT:?}:\n{}",
             self.log_text()
         )
     }
@@ -86,6 +85,14 @@ impl Agent {
     /// Everything the agent has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Stops the agent with SIGTERM and waits for it; returns its exit success.
@@ -109,11 +116,6 @@ impl Agent {
         let _ = child.wait();
         bail!("sensor run ignored SIGTERM for 10 s:\n{}", self.log_text())
     }
-}
-
-/// The pin the agent makes last; its presence means the agent is up.
-fn sensor_pin_name() -> &'static str {
-    "COUNTERS"
 }
 
 impl Drop for Agent {

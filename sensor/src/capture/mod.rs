@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`live_flow`]: a flow table entry oriented originator → responder, in UTC.
+//! - [`event`]: decoding the ring buffer's records.
 
+pub mod event;
 pub mod live_flow;
 
 pub use live_flow::LiveFlow;

@@ -2,8 +2,10 @@
 //!
 //! Each subcommand has a file; [`output`] is the only module that prints.
 
+pub mod detach;
 pub mod flows;
 pub mod output;
+pub mod rules;
 pub mod run;
 pub mod status;
 
@@ -31,6 +33,10 @@ pub enum Command {
     Flows(flows::FlowsArgs),
     /// Show the data path's counters.
     Status(status::StatusArgs),
+    /// List the response rules in the kernel, with owners, expiry and hits.
+    Rules(rules::RulesArgs),
+    /// Detach the XDP program an agent left attached and remove its pinned maps.
+    Detach(detach::DetachArgs),
 }
 
 /// Where the agent pins its maps; shared by the commands that read them.
@@ -47,5 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Flows(args) => flows::flows(&args),
         Command::Status(args) => status::status(&args),
+        Command::Rules(args) => rules::rules(&args),
+        Command::Detach(args) => detach::detach(&args),
     }
 }

@@ -1,17 +1,27 @@
 //! `sensor run`: bring up the data path and keep it up until SIGINT or SIGTERM.
+//!
+//! On stop, the program is detached and the pins removed, unless rules are still live: then
+//! the program stays attached and keeps enforcing them (they expire in the kernel on time)
+//! until the next agent takes over or `sensor detach` is run. A crash leaves the same state.
 
-use std::path::PathBuf;
+use std::{fs, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use sensor_common::FLOWS_MAX_ENTRIES;
+use aya::maps::{MapData, RingBuf};
+use sensor_common::{Config, EVENTS_BYTES, FLOWS_MAX_ENTRIES, config};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use super::PinArgs;
 use crate::{
-    ebpf::{AttachMode, Datapath, LoadOptions},
+    capture::event::Event,
+    clock::Clock,
+    ebpf::{AttachMode, Datapath, LoadOptions, Shutdown},
     instance_lock::InstanceLock,
 };
+
+/// How often the event ring is drained.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Arguments of `sensor run`.
 #[derive(Debug, clap::Args)]
@@ -25,26 +35,49 @@ pub struct RunArgs {
     /// Entries in the kernel flow table (least recently used flows are evicted when full).
     #[arg(long, value_name = "N", default_value_t = FLOWS_MAX_ENTRIES)]
     pub flow_table_size: u32,
+    /// New flows each CPU may insert per second (0: no cap); packets over it pass, counted.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_NEW_FLOWS_PER_SEC)]
+    pub new_flows_per_sec: u32,
+    /// Bytes of the event ring buffer (a power of two).
+    #[arg(long, value_name = "BYTES", default_value_t = EVENTS_BYTES)]
+    pub events_bytes: u32,
     #[command(flatten)]
     pub pins: PinArgs,
-    /// Directory for the agent's runtime files (lock, later the API socket).
+    /// Directory for the agent's runtime files (lock, ready marker, later the API socket).
     #[arg(long, value_name = "DIR", default_value = "/run/sensor")]
     pub run_dir: PathBuf,
 }
 
-/// Loads, attaches, pins, then waits for a signal; dropping the data path detaches the
-/// program and removes the pins.
+/// Loads, configures, attaches, then drains events until a signal.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let _lock = InstanceLock::acquire(&args.run_dir)?;
-    let mut datapath = Datapath::load(LoadOptions {
+    let mut datapath = Datapath::load(&LoadOptions {
         flow_table_size: args.flow_table_size,
+        events_bytes: args.events_bytes,
+        pin_dir: Some(args.pins.pin_dir.clone()),
     })
     .context("failed to bring up the data path (are you root?)")?;
+    datapath.configure(&Config {
+        new_flows_per_sec: args.new_flows_per_sec,
+        ..Config::new()
+    })?;
+    let mut rules = datapath.rules()?;
+    let active = rules.refresh_active()?;
+    let inherited = rules.live_count(Clock::monotonic_now()?)?;
+    if inherited > 0 {
+        info!(
+            rules = inherited,
+            active_bits = active,
+            "enforcing rules found in the pinned maps"
+        );
+    }
     for iface in &args.ifaces {
         let mode = datapath.attach(iface, args.mode)?;
         info!(iface = %iface, mode = %mode, "attached XDP program");
     }
-    datapath.pin(&args.pins.pin_dir)?;
+    let ready = args.run_dir.join("sensor.ready");
+    fs::write(&ready, std::process::id().to_string())
+        .with_context(|| format!("failed to write {}", ready.display()))?;
     info!(
         interfaces = args.ifaces.len(),
         pin_dir = %args.pins.pin_dir.display(),
@@ -55,21 +88,48 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let signal = runtime.block_on(wait_for_shutdown())?;
-    info!(
-        signal,
-        "stopping: detaching the XDP program and removing pins"
-    );
+    let events = datapath.events()?;
+    let signal = runtime.block_on(run_until_signal(events))?;
+    let live = rules.live_count(Clock::monotonic_now()?)?;
+    if live > 0 {
+        info!(
+            signal,
+            rules = live,
+            "stopping; live rules keep the XDP program attached"
+        );
+        datapath.set_shutdown(Shutdown::KeepEnforcing);
+    } else {
+        info!(
+            signal,
+            "stopping: detaching the XDP program and removing pins"
+        );
+    }
+    let _ = fs::remove_file(&ready);
     drop(datapath);
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM and says which.
-async fn wait_for_shutdown() -> anyhow::Result<&'static str> {
+/// Drains the event ring on a timer until SIGINT or SIGTERM; says which signal.
+async fn run_until_signal(mut events: RingBuf<MapData>) -> anyhow::Result<&'static str> {
     let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+    let mut tick = tokio::time::interval(DRAIN_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok("SIGTERM"),
+            _ = int.recv() => return Ok("SIGINT"),
+            _ = tick.tick() => drain(&mut events),
+        }
+    }
+}
+
+/// Reads every pending event. Records are decoded and logged at debug level; turning them
+/// into connection records and device identity is the capture pipeline's job.
+fn drain(events: &mut RingBuf<MapData>) {
+    while let Some(record) = events.next() {
+        match Event::decode(&record) {
+            Ok(event) => debug!(?event, "event"),
+            Err(err) => warn!(error = %err, "undecodable event record"),
+        }
+    }
 }

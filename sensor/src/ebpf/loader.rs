@@ -1,26 +1,41 @@
-//! Loading the XDP program, attaching it to interfaces, and pinning its maps.
+//! Loading the XDP program, attaching it, and keeping it attached across agent restarts.
+//!
+//! With a pin directory the maps live on the bpf filesystem by name and are reused by the
+//! next agent (rules, flows and counters survive a restart; a pin whose layout no longer
+//! matches, left by another version, is replaced with a warning). Each interface's XDP link
+//! is pinned too, so the program stays attached and keeps enforcing rules while no agent
+//! runs; a new agent swaps its program into the existing link atomically, with no moment
+//! unenforced. [`Datapath::shutdown`] decides whether to let go.
 //!
 //! Attachment prefers native (driver) XDP and falls back to generic (skb) XDP with a log line
-//! when the driver refuses; `--mode` can demand one or the other. Links are owned by the
-//! [`Datapath`]: dropping it, or the process dying, detaches the program. Pins are removed on
-//! drop; pins left by an agent that died are removed and replaced on the next start.
+//! when the driver refuses; `--mode` can demand one or the other.
 
 use std::{
-    fmt,
+    collections::BTreeMap,
+    fmt, fs,
     path::{Path, PathBuf},
 };
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{Map, MapData},
-    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
+    maps::{Map, MapData, RingBuf},
+    programs::{
+        ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
 };
-use sensor_common::{COUNTERS_MAP, FLOWS_MAP, FLOWS_MAX_ENTRIES, XDP_PROGRAM};
+use sensor_common::{
+    COUNTERS_MAP, Config, EVENTS_BYTES, EVENTS_MAP, FLOWS_MAP, FLOWS_MAX_ENTRIES, PINNED_MAPS,
+    XDP_PROGRAM,
+};
 use tracing::{info, warn};
 
 use super::{
     bpffs::{self, BpffsError},
-    maps::{Counters, FlowTable, MapsError},
+    maps::{ConfigMap, Counters, FlowTable, MapsError, clone_map},
+    pins,
+    rules::Rules,
 };
 
 /// Why the data path could not be brought up.
@@ -63,23 +78,25 @@ pub enum LoaderError {
         #[source]
         source: ProgramError,
     },
+    /// A link pin could not be made, read or removed.
+    #[error("failed to {action} the pinned XDP link of {iface} at {path}")]
+    Link {
+        /// What was being done.
+        action: &'static str,
+        /// The interface.
+        iface: String,
+        /// The pin.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A map handle failed.
     #[error(transparent)]
     Maps(#[from] MapsError),
     /// The pin directory is unusable.
     #[error(transparent)]
     Bpffs(#[from] BpffsError),
-    /// Pinning a map failed.
-    #[error("failed to pin map `{name}` at {path}")]
-    Pin {
-        /// The map.
-        name: &'static str,
-        /// The pin path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: aya::pin::PinError,
-    },
 }
 
 /// Which XDP modes `attach` may use.
@@ -94,7 +111,7 @@ pub enum AttachMode {
     Generic,
 }
 
-/// The mode an interface ended up in.
+/// How an interface ended up attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Attached {
@@ -102,6 +119,8 @@ pub enum Attached {
     Native,
     /// skb mode.
     Generic,
+    /// Swapped into the link an earlier agent left pinned (its mode is kept).
+    Replaced,
 }
 
 impl fmt::Display for Attached {
@@ -109,133 +128,214 @@ impl fmt::Display for Attached {
         f.write_str(match self {
             Self::Native => "native",
             Self::Generic => "generic",
+            Self::Replaced => "replaced",
         })
     }
 }
 
 /// How to load the program.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Entries in the flow table.
     pub flow_table_size: u32,
+    /// Bytes of the event ring buffer (a power of two, at least a page).
+    pub events_bytes: u32,
+    /// Where maps and links are pinned; `None` keeps everything private to this process
+    /// (the verdict tests).
+    pub pin_dir: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             flow_table_size: FLOWS_MAX_ENTRIES,
+            events_bytes: EVENTS_BYTES,
+            pin_dir: None,
         }
     }
+}
+
+/// What to do with the kernel side when the agent stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Detach from every interface and remove every pin.
+    Detach,
+    /// Leave the program attached and the maps pinned, so rules keep being enforced (and
+    /// expire on time) until a new agent takes over or `sensor detach` is run.
+    KeepEnforcing,
 }
 
 /// The loaded program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
-    /// Taken out of `ebpf` so typed handles can borrow them while the program is used.
-    flows: Map,
-    counters: Map,
-    pins: Vec<PathBuf>,
+    maps: BTreeMap<&'static str, Map>,
+    pin_dir: Option<PathBuf>,
+    /// Pinned links by interface; dropping one closes our fd but leaves the link in place.
+    links: Vec<(String, PinnedLink)>,
+    shutdown: Shutdown,
 }
 
 impl fmt::Debug for Datapath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Datapath")
-            .field("pins", &self.pins)
+            .field("pin_dir", &self.pin_dir)
+            .field("links", &self.links.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Datapath {
     /// Loads the embedded program into the kernel (not yet attached anywhere).
-    pub fn load(options: LoadOptions) -> Result<Self, LoaderError> {
+    pub fn load(options: &LoadOptions) -> Result<Self, LoaderError> {
         Self::load_object(super::object()?, options)
     }
 
-    /// Loads a given object; the tests use this with the embedded one.
-    pub fn load_object(object: &[u8], options: LoadOptions) -> Result<Self, LoaderError> {
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries(FLOWS_MAP, options.flow_table_size)
-            .load(object)
-            .map_err(LoaderError::Load)?;
+    /// Loads a given object.
+    pub fn load_object(object: &[u8], options: &LoadOptions) -> Result<Self, LoaderError> {
+        if let Some(dir) = &options.pin_dir {
+            bpffs::prepare(dir)?;
+            // Load once without pins to learn the maps' layouts, and replace any pin that
+            // does not match them (an older sensor's), before reusing the rest.
+            let probe = load_with(object, options, None)?;
+            pins::drop_incompatible(dir, &probe)?;
+        }
+        let mut ebpf = load_with(object, options, options.pin_dir.as_deref())?;
         program(&mut ebpf)?
             .load()
             .map_err(|source| LoaderError::Program {
                 action: "verify and load",
                 source,
             })?;
-        let mut take = |name| {
-            ebpf.take_map(name)
-                .ok_or(LoaderError::Missing { what: "map", name })
-        };
-        let flows = take(FLOWS_MAP)?;
-        let counters = take(COUNTERS_MAP)?;
-        // Fail now, not on first use, if the object's maps have unexpected types.
-        FlowTable::borrow(&flows)?;
-        Counters::borrow(&counters)?;
-        Ok(Self {
+        let mut maps = BTreeMap::new();
+        for name in PINNED_MAPS {
+            let map = ebpf
+                .take_map(name)
+                .ok_or(LoaderError::Missing { what: "map", name })?;
+            maps.insert(name, map);
+        }
+        let datapath = Self {
             ebpf,
-            flows,
-            counters,
-            pins: Vec::new(),
-        })
+            maps,
+            pin_dir: options.pin_dir.clone(),
+            links: Vec::new(),
+            shutdown: Shutdown::Detach,
+        };
+        // Fail now, not on first use, if the object's maps have unexpected types.
+        datapath.flows()?;
+        datapath.counters()?;
+        Ok(datapath)
     }
 
-    /// Attaches the program to `iface`, falling back from native to generic mode if `mode`
-    /// allows it.
+    /// Attaches the program to `iface`. If an earlier agent left a pinned link there, the
+    /// program is swapped into it; otherwise native mode is tried first and generic used if
+    /// `mode` allows. With a pin directory the new link is pinned.
     pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<Attached, LoaderError> {
+        let link_pin = self.pin_dir.as_ref().map(|d| pins::link_path(d, iface));
+        if let Some(path) = link_pin.as_ref().filter(|p| p.exists()) {
+            return self.replace(iface, path);
+        }
         let prog = program(&mut self.ebpf)?;
-        if mode != AttachMode::Generic {
-            match prog.attach(iface, XdpMode::Driver) {
-                Ok(_) => return Ok(Attached::Native),
-                Err(source) if mode == AttachMode::Native => {
-                    return Err(LoaderError::Attach {
+        let (link_id, attached) = attach_new(prog, iface, mode)?;
+        if let Some(path) = link_pin {
+            let link = prog
+                .take_link(link_id)
+                .map_err(|source| LoaderError::Program {
+                    action: "take the link of",
+                    source,
+                })?;
+            match FdLink::try_from(link) {
+                Ok(fd_link) => {
+                    pins::create_links_dir(&path)?;
+                    let pinned = fd_link.pin(&path).map_err(|e| LoaderError::Link {
+                        action: "pin",
                         iface: iface.to_owned(),
-                        mode: Attached::Native,
-                        source,
-                    });
+                        path: path.clone(),
+                        source: Box::new(e),
+                    })?;
+                    self.links.push((iface.to_owned(), pinned));
                 }
                 Err(err) => warn!(
                     iface,
                     error = %err,
-                    "native XDP refused; falling back to generic (skb) mode, which is slower"
+                    "the kernel attached through netlink, not a bpf_link; the program will \
+                     detach when the agent exits"
                 ),
             }
         }
-        prog.attach(iface, XdpMode::Skb)
-            .map_err(|source| LoaderError::Attach {
-                iface: iface.to_owned(),
-                mode: Attached::Generic,
-                source,
-            })?;
-        Ok(Attached::Generic)
+        Ok(attached)
     }
 
-    /// Pins the maps under `dir`, replacing pins an earlier agent left behind.
-    pub fn pin(&mut self, dir: &Path) -> Result<(), LoaderError> {
-        bpffs::prepare(dir)?;
-        for (name, pin) in [(FLOWS_MAP, &self.flows), (COUNTERS_MAP, &self.counters)] {
-            let path = dir.join(name);
-            if bpffs::remove_pin(&path)? {
-                info!(path = %path.display(), "removed a stale pin left by an earlier agent");
-            }
-            pin.pin(&path).map_err(|source| LoaderError::Pin {
-                name,
-                path: path.clone(),
+    fn replace(&mut self, iface: &str, path: &Path) -> Result<Attached, LoaderError> {
+        let link_err =
+            |action, source: Box<dyn std::error::Error + Send + Sync>| LoaderError::Link {
+                action,
+                iface: iface.to_owned(),
+                path: path.to_path_buf(),
+                source,
+            };
+        let pinned = PinnedLink::from_pin(path).map_err(|e| link_err("open", Box::new(e)))?;
+        let xdp_link =
+            XdpLink::try_from(FdLink::from(pinned)).map_err(|e| link_err("use", Box::new(e)))?;
+        let prog = program(&mut self.ebpf)?;
+        let link_id = prog
+            .attach_to_link(xdp_link)
+            .map_err(|source| LoaderError::Program {
+                action: "swap in",
                 source,
             })?;
-            self.pins.push(path);
-        }
-        Ok(())
+        // The link stays pinned at `path`; keep a handle to it for shutdown.
+        let _ = prog.take_link(link_id).map(drop);
+        let pinned = PinnedLink::from_pin(path).map_err(|e| link_err("reopen", Box::new(e)))?;
+        self.links.push((iface.to_owned(), pinned));
+        info!(
+            iface,
+            "took over the XDP link an earlier agent left attached"
+        );
+        Ok(Attached::Replaced)
+    }
+
+    /// Chooses what [`Drop`] does with the kernel side.
+    pub fn set_shutdown(&mut self, shutdown: Shutdown) {
+        self.shutdown = shutdown;
+    }
+
+    /// Writes the program's settings.
+    pub fn configure(&self, config: &Config) -> Result<(), LoaderError> {
+        let mut map = ConfigMap::from_map(clone_map(self.map(sensor_common::CONFIG_MAP)?)?)?;
+        Ok(map.set(config)?)
+    }
+
+    fn map(&self, name: &'static str) -> Result<&Map, LoaderError> {
+        self.maps
+            .get(name)
+            .ok_or(LoaderError::Missing { what: "map", name })
     }
 
     /// The flow table.
     pub fn flows(&self) -> Result<FlowTable<&MapData>, LoaderError> {
-        Ok(FlowTable::borrow(&self.flows)?)
+        Ok(FlowTable::borrow(self.map(FLOWS_MAP)?)?)
     }
 
     /// The counters.
     pub fn counters(&self) -> Result<Counters<&MapData>, LoaderError> {
-        Ok(Counters::borrow(&self.counters)?)
+        Ok(Counters::borrow(self.map(COUNTERS_MAP)?)?)
+    }
+
+    /// A writer for the rule maps (its own handles on the same maps).
+    pub fn rules(&self) -> Result<Rules, LoaderError> {
+        let mut open = |name| -> Result<Map, LoaderError> { Ok(clone_map(self.map(name)?)?) };
+        Ok(Rules::from_maps(&mut open)?)
+    }
+
+    /// A reader of the event ring buffer (its own handle; use one reader at a time).
+    pub fn events(&self) -> Result<RingBuf<MapData>, LoaderError> {
+        let map = clone_map(self.map(EVENTS_MAP)?)?;
+        RingBuf::try_from(map).map_err(|source| {
+            LoaderError::Maps(MapsError::Read {
+                name: EVENTS_MAP,
+                source,
+            })
+        })
     }
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN` and returns its verdict.
@@ -257,12 +357,75 @@ impl Datapath {
 
 impl Drop for Datapath {
     fn drop(&mut self) {
-        for path in &self.pins {
-            if let Err(err) = bpffs::remove_pin(path) {
-                warn!(path = %path.display(), error = %err, "failed to remove pin");
+        let Some(dir) = self.pin_dir.clone() else {
+            return;
+        };
+        if self.shutdown == Shutdown::KeepEnforcing {
+            info!(
+                pin_dir = %dir.display(),
+                "leaving the XDP program attached and the maps pinned: rules stay enforced"
+            );
+            return;
+        }
+        for (iface, link) in self.links.drain(..) {
+            if let Err(err) = link.unpin() {
+                warn!(iface, error = %err, "failed to remove the pinned XDP link");
             }
         }
+        if let Err(err) = pins::remove_all(&dir) {
+            warn!(pin_dir = %dir.display(), error = %err, "failed to remove pins");
+        }
     }
+}
+
+fn load_with(
+    object: &[u8],
+    options: &LoadOptions,
+    pin_dir: Option<&Path>,
+) -> Result<Ebpf, LoaderError> {
+    let paths: Vec<(&'static str, PathBuf)> = pin_dir
+        .map(|d| PINNED_MAPS.iter().map(|&n| (n, d.join(n))).collect())
+        .unwrap_or_default();
+    let mut loader = EbpfLoader::new();
+    loader
+        .map_max_entries(FLOWS_MAP, options.flow_table_size)
+        .map_max_entries(EVENTS_MAP, options.events_bytes);
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    loader.load(object).map_err(LoaderError::Load)
+}
+
+fn attach_new(
+    prog: &mut Xdp,
+    iface: &str,
+    mode: AttachMode,
+) -> Result<(aya::programs::xdp::XdpLinkId, Attached), LoaderError> {
+    if mode != AttachMode::Generic {
+        match prog.attach(iface, XdpMode::Driver) {
+            Ok(id) => return Ok((id, Attached::Native)),
+            Err(source) if mode == AttachMode::Native => {
+                return Err(LoaderError::Attach {
+                    iface: iface.to_owned(),
+                    mode: Attached::Native,
+                    source,
+                });
+            }
+            Err(err) => warn!(
+                iface,
+                error = %err,
+                "native XDP refused; falling back to generic (skb) mode, which is slower"
+            ),
+        }
+    }
+    let id = prog
+        .attach(iface, XdpMode::Skb)
+        .map_err(|source| LoaderError::Attach {
+            iface: iface.to_owned(),
+            mode: Attached::Generic,
+            source,
+        })?;
+    Ok((id, Attached::Generic))
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
@@ -275,4 +438,19 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
         action: "find",
         source,
     })
+}
+
+/// Removes what an agent left on the kernel side under `dir`: detaches every pinned link
+/// and removes every map pin (`sensor detach`).
+pub fn detach_all(dir: &Path) -> Result<usize, LoaderError> {
+    let mut detached = 0;
+    let links = pins::links_dir(dir);
+    if let Ok(entries) = fs::read_dir(&links) {
+        for entry in entries.flatten() {
+            bpffs::remove_pin(&entry.path())?;
+            detached += 1;
+        }
+    }
+    pins::remove_all(dir)?;
+    Ok(detached)
 }

@@ -5,8 +5,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::maps::{HashMap, Map, MapData, MapError, PerCpuArray};
-use sensor_common::{COUNTERS_MAP, Counter, FLOWS_MAP, FlowKey, FlowStats};
+use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
+use sensor_common::{CONFIG_MAP, COUNTERS_MAP, Config, Counter, FLOWS_MAP, FlowKey, FlowStats};
 
 /// Why a map could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,15 @@ pub enum MapsError {
         #[source]
         source: MapError,
     },
+    /// A write to the map failed.
+    #[error("failed to write map `{name}`")]
+    Write {
+        /// The map name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: MapError,
+    },
     /// A read of the map failed.
     #[error("failed to read map `{name}`")]
     Read {
@@ -42,7 +51,56 @@ pub enum MapsError {
     },
 }
 
-fn open_pinned(dir: &Path, name: &'static str) -> Result<Map, MapsError> {
+/// The `MapData` inside any kind of [`Map`].
+pub fn map_data(map: &Map) -> &MapData {
+    match map {
+        Map::Array(m)
+        | Map::ArrayOfMaps(m)
+        | Map::BloomFilter(m)
+        | Map::CgroupArray(m)
+        | Map::CgroupStorage(m)
+        | Map::CgrpStorage(m)
+        | Map::CpuMap(m)
+        | Map::DevMap(m)
+        | Map::DevMapHash(m)
+        | Map::HashMap(m)
+        | Map::HashOfMaps(m)
+        | Map::InodeStorage(m)
+        | Map::LpmTrie(m)
+        | Map::LruHashMap(m)
+        | Map::PerCpuArray(m)
+        | Map::PerCpuCgroupStorage(m)
+        | Map::PerCpuHashMap(m)
+        | Map::PerCpuLruHashMap(m)
+        | Map::PerfEventArray(m)
+        | Map::ProgramArray(m)
+        | Map::Queue(m)
+        | Map::ReusePortSockArray(m)
+        | Map::RingBuf(m)
+        | Map::SockHash(m)
+        | Map::SockMap(m)
+        | Map::SkStorage(m)
+        | Map::Stack(m)
+        | Map::StackTraceMap(m)
+        | Map::Unsupported(m)
+        | Map::XskMap(m) => m,
+    }
+}
+
+/// A second handle (its own file descriptor) on the same kernel map, so a typed handle
+/// can own it while the loader keeps the first.
+pub fn clone_map(map: &Map) -> Result<Map, MapsError> {
+    let read = |source| MapsError::Read {
+        name: "clone",
+        source,
+    };
+    let id = map_data(map).info().map_err(read)?.id();
+    let data = MapData::from_id(id).map_err(read)?;
+    Map::from_map_data(data).map_err(read)
+}
+
+/// Opens the map `name` pinned under `dir`.
+pub fn open_pinned(dir: &Path, name: &'static str) -> Result<Map, MapsError> {
     let path = dir.join(name);
     if !path.exists() {
         return Err(MapsError::NotPinned { path });
@@ -154,5 +212,39 @@ impl<T: Borrow<MapData>> Counters<T> {
             .iter()
             .map(|&c| Ok((c, self.get(c)?)))
             .collect()
+    }
+}
+
+/// The single-entry settings array (`CONFIG`).
+pub struct ConfigMap {
+    map: Array<MapData, Config>,
+}
+
+impl ConfigMap {
+    /// Wraps an owned map.
+    pub fn from_map(map: Map) -> Result<Self, MapsError> {
+        let map = Array::try_from(map).map_err(|source| MapsError::Read {
+            name: CONFIG_MAP,
+            source,
+        })?;
+        Ok(Self { map })
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Result<Config, MapsError> {
+        self.map.get(&0, 0).map_err(|source| MapsError::Read {
+            name: CONFIG_MAP,
+            source,
+        })
+    }
+
+    /// Replaces the settings.
+    pub fn set(&mut self, config: &Config) -> Result<(), MapsError> {
+        self.map
+            .set(0, config, 0)
+            .map_err(|source| MapsError::Write {
+                name: CONFIG_MAP,
+                source,
+            })
     }
 }

@@ -2,15 +2,19 @@
 //! reading its maps. The rest of the agent sees the typed handles in [`maps`].
 //!
 //! # Minimum kernel version
-//! 5.11 for `bpf_ktime_get_coarse_ns`; bpf_link-based XDP attachment needs 5.9 (aya falls
-//! back to netlink before that). Developed and tested on 6.18.
+//! 5.18 for `bpf_xdp_load_bytes` (payload snippets); 5.11 for `bpf_ktime_get_coarse_ns`;
+//! 5.9 for bpf_link-based XDP attachment, which pinned links need. Developed and tested on
+//! 6.18.
 
 pub mod bpffs;
 pub mod loader;
 pub mod maps;
+pub mod pins;
+pub mod rules;
 
-pub use loader::{AttachMode, Attached, Datapath, LoadOptions, LoaderError};
+pub use loader::{AttachMode, Attached, Datapath, LoadOptions, LoaderError, Shutdown, detach_all};
 pub use maps::{Counters, FlowTable, MapsError};
+pub use rules::{Endpoint, Rule, RuleError, Rules, Target};
 
 /// The XDP program, built by `build.rs` through `xtask`. Empty when built with
 /// `SENSOR_EBPF_STUB=1`.

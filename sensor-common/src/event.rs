@@ -1,0 +1,187 @@
+//! Events the XDP program writes to the `EVENTS` ring buffer.
+//!
+//! Never one per packet: a flow's opening and end, the first payload bytes of each direction,
+//! ARP and DHCP packets (rare, and what device identity is built from), and rule hits paced
+//! per rule. Every event starts with an [`EventHeader`]; its `kind` says which struct it is.
+//! A full ring is counted (`events_dropped`), never silent.
+
+use crate::FlowKey;
+
+/// Which event follows the header.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// [`FlowEvent`]: a flow entered the table.
+    FlowOpened = 1,
+    /// [`FlowEvent`]: RST seen, or FIN seen both ways.
+    FlowEnded = 2,
+    /// [`PayloadEvent`]: the first payload bytes of one direction.
+    Payload = 3,
+    /// [`ArpEvent`].
+    Arp = 4,
+    /// [`DhcpEvent`].
+    Dhcp = 5,
+    /// [`RuleHitEvent`].
+    RuleHit = 6,
+}
+
+impl EventKind {
+    /// The kind for a header byte, if valid.
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::FlowOpened),
+            2 => Some(Self::FlowEnded),
+            3 => Some(Self::Payload),
+            4 => Some(Self::Arp),
+            5 => Some(Self::Dhcp),
+            6 => Some(Self::RuleHit),
+            _ => None,
+        }
+    }
+}
+
+/// The start of every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// An [`EventKind`].
+    pub kind: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
+    /// The interface the packet entered by.
+    pub ifindex: u32,
+    /// Kernel monotonic ns.
+    pub ts_ns: u64,
+}
+
+const _: () = assert!(size_of::<EventHeader>() == 16);
+
+/// A flow opened or ended.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowEvent {
+    /// Header.
+    pub header: EventHeader,
+    /// The flow.
+    pub key: FlowKey,
+    /// The [`crate::Direction`] of the side that opened it.
+    pub initiator: u8,
+    /// TCP flags of the packet that caused the event.
+    pub tcp_flags: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(size_of::<FlowEvent>() == 64);
+
+/// Bytes of payload a [`PayloadEvent`] carries at most.
+pub const PAYLOAD_SNIPPET_LEN: usize = 128;
+
+/// The first payload bytes of one direction of a TCP or UDP flow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadEvent {
+    /// Header.
+    pub header: EventHeader,
+    /// The flow.
+    pub key: FlowKey,
+    /// The [`crate::Direction`] the bytes travelled in.
+    pub direction: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+    /// How many bytes of `data` are valid.
+    pub len: u16,
+    /// The bytes.
+    pub data: [u8; PAYLOAD_SNIPPET_LEN],
+}
+
+const _: () = assert!(size_of::<PayloadEvent>() == 192);
+
+/// An ARP packet (IPv4 over Ethernet).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArpEvent {
+    /// Header.
+    pub header: EventHeader,
+    /// VLAN ids, outer first.
+    pub vlan: [u16; 2],
+    /// 1 request, 2 reply.
+    pub op: u16,
+    /// Sender hardware address.
+    pub sender_mac: [u8; 6],
+    /// Sender protocol address, network byte order.
+    pub sender_ip: [u8; 4],
+    /// Target hardware address.
+    pub target_mac: [u8; 6],
+    /// Target protocol address, network byte order.
+    pub target_ip: [u8; 4],
+    /// Explicit padding.
+    pub _pad: [u8; 6],
+}
+
+const _: () = assert!(size_of::<ArpEvent>() == 48);
+
+/// Bytes of a DHCP message a [`DhcpEvent`] carries at most: the fixed part (236 bytes),
+/// the magic cookie and the first options (message type, hostname, parameter list, vendor
+/// class come early in practice).
+pub const DHCP_SNIPPET_LEN: usize = 512;
+
+/// A DHCP (or BOOTP) message, from its `op` field on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpEvent {
+    /// Header.
+    pub header: EventHeader,
+    /// Ethernet source of the frame.
+    pub src_mac: [u8; 6],
+    /// How many bytes of `data` are valid.
+    pub len: u16,
+    /// VLAN ids, outer first.
+    pub vlan: [u16; 2],
+    /// Explicit padding.
+    pub _pad: [u8; 4],
+    /// The message.
+    pub data: [u8; DHCP_SNIPPET_LEN],
+}
+
+const _: () = assert!(size_of::<DhcpEvent>() == 544);
+
+/// A rule dropped a packet (at most one event per rule per configured interval).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleHitEvent {
+    /// Header.
+    pub header: EventHeader,
+    /// The dropped packet's flow.
+    pub key: FlowKey,
+    /// The [`crate::Direction`] of the dropped packet.
+    pub direction: u8,
+    /// The [`crate::RuleKind`].
+    pub kind: u8,
+    /// Which map matched, a [`crate::Counter`] slot of the `drop_*` family.
+    pub matched: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+    /// The owning action.
+    pub action_id: u64,
+    /// The rule's hit count after this packet.
+    pub hits: u64,
+}
+
+const _: () = assert!(size_of::<RuleHitEvent>() == 80);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: `repr(C)`, `Copy`, integers only, padding explicit.
+    unsafe impl aya::Pod for super::EventHeader {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FlowEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PayloadEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ArpEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::DhcpEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::RuleHitEvent {}
+}

@@ -1,0 +1,125 @@
+//! Response rules: keys of the rule maps and the value every rule carries.
+//!
+//! The XDP program checks rules before the flow table, each class a bounded number of
+//! lookups, in this order: quarantine of a device (by IP and by MAC, with an allow list of
+//! peers it may still reach), block (exact flow, IP, endpoint `ip:port`, CIDR), suspend
+//! (new connections to an endpoint). A packet a rule would drop is passed instead when its
+//! source or destination is on the never-block list. Addresses are IPv4-mapped IPv6, so
+//! one map (and one LPM trie) serves both families.
+
+/// What a rule does.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    /// Drop every matching packet.
+    Block = 1,
+    /// Drop packets that would open a new connection to the endpoint.
+    Suspend = 2,
+    /// Cut a device off, except for its allow list.
+    Quarantine = 3,
+}
+
+impl RuleKind {
+    /// The kind for a stored byte, if valid.
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::Block),
+            2 => Some(Self::Suspend),
+            3 => Some(Self::Quarantine),
+            _ => None,
+        }
+    }
+}
+
+/// Which side of a packet a rule's address must be on ([`RuleValue::scope`]).
+///
+/// For a quarantine these read as directions: the device as source is its outgoing
+/// traffic, as destination its incoming traffic.
+pub mod scope {
+    /// The rule's address (or MAC) is the packet's source: outgoing from a device.
+    pub const SRC: u8 = 1;
+    /// The rule's address (or MAC) is the packet's destination: incoming to a device.
+    pub const DST: u8 = 2;
+    /// Either side.
+    pub const BOTH: u8 = SRC | DST;
+}
+
+/// The value of every rule.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleValue {
+    /// When the rule stops applying, kernel `CLOCK_MONOTONIC` ns; 0 for never. The kernel
+    /// ignores expired rules by itself, so expiry holds while the agent is down.
+    pub expires_ns: u64,
+    /// The action (in the agent's store) that owns this rule.
+    pub action_id: u64,
+    /// Packets this rule dropped (atomic adds).
+    pub hits: u64,
+    /// When it last dropped one, kernel monotonic ns; also paces rule-hit events.
+    pub last_hit_ns: u64,
+    /// A [`RuleKind`].
+    pub kind: u8,
+    /// [`scope`] bits: which side of the packet must match.
+    pub scope: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 6],
+}
+
+const _: () = assert!(size_of::<RuleValue>() == 40);
+
+/// An endpoint: address, port and protocol (for `ip:port` blocks and suspends).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EndpointKey {
+    /// Address, IPv4-mapped for IPv4, network byte order.
+    pub addr: [u8; 16],
+    /// Port, host byte order (0 for ICMP).
+    pub port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad: u8,
+}
+
+const _: () = assert!(size_of::<EndpointKey>() == 20);
+
+/// A MAC address as a map key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MacKey {
+    /// The address.
+    pub mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(size_of::<MacKey>() == 8);
+
+/// Bits of [`crate::Config::active_rules`]: which rule maps hold entries. The program skips
+/// the lookups of empty classes, so a sensor without rules pays one array read for them.
+pub mod active {
+    /// `NEVER_BLOCK` has entries.
+    pub const NEVER_BLOCK: u32 = 1 << 0;
+    /// `QUARANTINE_IP` or `QUARANTINE_MAC` has entries.
+    pub const QUARANTINE: u32 = 1 << 1;
+    /// `BLOCK_FLOW` has entries.
+    pub const BLOCK_FLOW: u32 = 1 << 2;
+    /// `BLOCK_IP` has entries.
+    pub const BLOCK_IP: u32 = 1 << 3;
+    /// `BLOCK_ENDPOINT` has entries.
+    pub const BLOCK_ENDPOINT: u32 = 1 << 4;
+    /// `BLOCK_CIDR` has entries.
+    pub const BLOCK_CIDR: u32 = 1 << 5;
+    /// `SUSPEND` has entries.
+    pub const SUSPEND: u32 = 1 << 6;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: `repr(C)`, `Copy`, integers only, padding explicit.
+    unsafe impl aya::Pod for super::RuleValue {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::EndpointKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::MacKey {}
+}

@@ -1,0 +1,192 @@
+//! Writing events to the ring buffer.
+//!
+//! Events are submitted with `BPF_RB_NO_WAKEUP` and the agent polls on a timer, so a busy
+//! gateway does not pay a wakeup per event; once the ring is half full, submissions force a
+//! wakeup so the agent drains it before it overflows. A full ring is counted, not silent.
+//!
+//! # Minimum kernel version
+//! 5.8 for the ring buffer; 5.18 for `bpf_xdp_load_bytes`.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::bpf_xdp_load_bytes,
+    programs::XdpContext,
+};
+use sensor_common::{
+    Counter, EVENTS_BYTES, FlowKey,
+    event::{
+        ArpEvent, DHCP_SNIPPET_LEN, DhcpEvent, EventHeader, EventKind, FlowEvent,
+        PAYLOAD_SNIPPET_LEN, PayloadEvent, RuleHitEvent,
+    },
+};
+
+use crate::{
+    maps::{self, EVENTS},
+    parse::{Arp, Packet},
+};
+
+/// The submit flag: no wakeup until the ring is half full.
+#[inline(always)]
+fn submit_flags() -> u64 {
+    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) > u64::from(EVENTS_BYTES / 2) {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
+    }
+}
+
+#[inline(always)]
+fn header(ctx: &XdpContext, kind: EventKind, now: u64) -> EventHeader {
+    EventHeader {
+        kind: kind as u8,
+        _pad: [0; 3],
+        ifindex: ctx.ingress_ifindex() as u32,
+        ts_ns: now,
+    }
+}
+
+/// A flow opened or ended.
+#[inline(always)]
+pub fn flow(ctx: &XdpContext, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8, now: u64) {
+    let Some(mut entry) = EVENTS.reserve::<FlowEvent>(0) else {
+        maps::count(Counter::EventsDropped, 1);
+        return;
+    };
+    entry.write(FlowEvent {
+        header: header(ctx, kind, now),
+        key: *key,
+        initiator,
+        tcp_flags: flags,
+        _pad: [0; 2],
+    });
+    entry.submit(submit_flags());
+    maps::count(Counter::EventsSent, 1);
+}
+
+/// The first payload bytes of one direction.
+#[inline(always)]
+pub fn payload(ctx: &XdpContext, key: &FlowKey, direction: u8, packet: &Packet, now: u64) {
+    let len = packet.payload_len.min(PAYLOAD_SNIPPET_LEN as u32);
+    if len == 0 {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
+        maps::count(Counter::EventsDropped, 1);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    // SAFETY: `event` points to a reserved ring-buffer record of the right size; fields are
+    // written in place (the record is larger than is wise to build on the BPF stack), and
+    // the helper copies at most `len` <= PAYLOAD_SNIPPET_LEN bytes, checked by the kernel
+    // against the packet's bounds.
+    let copied = unsafe {
+        (*event).header = header(ctx, EventKind::Payload, now);
+        (*event).key = *key;
+        (*event).direction = direction;
+        (*event)._pad = 0;
+        (*event).len = len as u16;
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            packet.payload_offset,
+            (*event).data.as_mut_ptr().cast::<c_void>(),
+            len,
+        )
+    };
+    if copied != 0 {
+        entry.discard(0);
+        return;
+    }
+    entry.submit(submit_flags());
+    maps::count(Counter::EventsSent, 1);
+}
+
+/// An ARP packet.
+#[inline(always)]
+pub fn arp(ctx: &XdpContext, arp: &Arp, now: u64) {
+    let Some(mut entry) = EVENTS.reserve::<ArpEvent>(0) else {
+        maps::count(Counter::EventsDropped, 1);
+        return;
+    };
+    entry.write(ArpEvent {
+        header: header(ctx, EventKind::Arp, now),
+        vlan: arp.vlan,
+        op: arp.op,
+        sender_mac: arp.sender_mac,
+        sender_ip: arp.sender_ip,
+        target_mac: arp.target_mac,
+        target_ip: arp.target_ip,
+        _pad: [0; 6],
+    });
+    entry.submit(submit_flags());
+    maps::count(Counter::EventsSent, 1);
+}
+
+/// A DHCP message (UDP 67/68), from its `op` byte, up to [`DHCP_SNIPPET_LEN`] bytes.
+#[inline(always)]
+pub fn dhcp(ctx: &XdpContext, packet: &Packet, now: u64) {
+    let len = packet.payload_len.min(DHCP_SNIPPET_LEN as u32);
+    if len == 0 {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<DhcpEvent>(0) else {
+        maps::count(Counter::EventsDropped, 1);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    // SAFETY: as in `payload`.
+    let copied = unsafe {
+        (*event).header = header(ctx, EventKind::Dhcp, now);
+        (*event).src_mac = packet.src_mac;
+        (*event).len = len as u16;
+        (*event).vlan = packet.vlan;
+        (*event)._pad = [0; 4];
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            packet.payload_offset,
+            (*event).data.as_mut_ptr().cast::<c_void>(),
+            len,
+        )
+    };
+    if copied != 0 {
+        entry.discard(0);
+        return;
+    }
+    entry.submit(submit_flags());
+    maps::count(Counter::EventsSent, 1);
+}
+
+/// A rule dropped a packet.
+#[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the event's fields, gathered by the caller"
+)]
+pub fn rule_hit(
+    ctx: &XdpContext,
+    key: &FlowKey,
+    direction: u8,
+    kind: u8,
+    matched: Counter,
+    action_id: u64,
+    hits: u64,
+    now: u64,
+) {
+    let Some(mut entry) = EVENTS.reserve::<RuleHitEvent>(0) else {
+        maps::count(Counter::EventsDropped, 1);
+        return;
+    };
+    entry.write(RuleHitEvent {
+        header: header(ctx, EventKind::RuleHit, now),
+        key: *key,
+        direction,
+        kind,
+        matched: matched.slot() as u8,
+        _pad: 0,
+        action_id,
+        hits,
+    });
+    entry.submit(submit_flags());
+    maps::count(Counter::EventsSent, 1);
+}

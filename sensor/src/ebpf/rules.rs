@@ -1,0 +1,557 @@
+//! Writing, removing and listing the kernel's response rules.
+//!
+//! Every rule targets one map of the XDP program (see `sensor_common::rule`). After each
+//! change the `CONFIG` entry's `active_rules` bits are recomputed from the maps' contents,
+//! so the program skips only classes that really are empty. Addresses are stored
+//! IPv4-mapped, so IPv4 and IPv6 rules share maps; a CIDR's prefix grows by 96 bits for
+//! IPv4.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr},
+    path::Path,
+};
+
+use aya::maps::{HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
+use ipnet::IpNet;
+use sensor_common::{
+    BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP, EndpointKey,
+    FlowKey, MacKey, NEVER_BLOCK_MAP, QUARANTINE_ALLOW_MAP, QUARANTINE_IP_MAP, QUARANTINE_MAC_MAP,
+    RuleKind, RuleValue, SUSPEND_MAP,
+    rule::{active, scope},
+};
+
+use super::maps::{ConfigMap, MapsError, open_pinned};
+
+/// An endpoint: address, port, protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Endpoint {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port (0 for ICMP).
+    pub port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+}
+
+/// What a rule applies to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Target {
+    /// Addresses no rule may drop.
+    NeverBlock {
+        /// The network.
+        net: IpNet,
+    },
+    /// Peers quarantined devices may still reach.
+    QuarantineAllow {
+        /// The network.
+        net: IpNet,
+    },
+    /// A device by IP; `scope` is [`scope::SRC`] for outgoing, [`scope::DST`] for incoming.
+    QuarantineIp {
+        /// The device's address.
+        addr: IpAddr,
+        /// Directions.
+        scope: u8,
+    },
+    /// A device by MAC.
+    QuarantineMac {
+        /// The device's MAC.
+        mac: [u8; 6],
+        /// Directions.
+        scope: u8,
+    },
+    /// One flow (both directions, any VLAN).
+    BlockFlow {
+        /// One side.
+        a: Endpoint,
+        /// The other side.
+        b: Endpoint,
+    },
+    /// An address as source, destination or both.
+    BlockIp {
+        /// The address.
+        addr: IpAddr,
+        /// Sides.
+        scope: u8,
+    },
+    /// An endpoint as source, destination or both.
+    BlockEndpoint {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Sides.
+        scope: u8,
+    },
+    /// A network as source, destination or both.
+    BlockCidr {
+        /// The network.
+        net: IpNet,
+        /// Sides.
+        scope: u8,
+    },
+    /// New connections to an endpoint.
+    Suspend {
+        /// The endpoint.
+        endpoint: Endpoint,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sides = |s: u8| match s {
+            scope::SRC => " (as source)",
+            scope::DST => " (as destination)",
+            _ => "",
+        };
+        match self {
+            Self::NeverBlock { net } => write!(f, "never block {net}"),
+            Self::QuarantineAllow { net } => write!(f, "quarantine allow {net}"),
+            Self::QuarantineIp { addr, scope } => write!(f, "quarantine {addr}{}", dirs(*scope)),
+            Self::QuarantineMac { mac, scope } => {
+                write!(f, "quarantine {}{}", mac_string(mac), dirs(*scope))
+            }
+            Self::BlockFlow { a, b } => write!(f, "block flow {} <-> {}", endpoint(a), endpoint(b)),
+            Self::BlockIp { addr, scope } => write!(f, "block {addr}{}", sides(*scope)),
+            Self::BlockEndpoint { endpoint: e, scope } => {
+                write!(f, "block {}{}", endpoint(e), sides(*scope))
+            }
+            Self::BlockCidr { net, scope } => write!(f, "block {net}{}", sides(*scope)),
+            Self::Suspend { endpoint: e } => {
+                write!(f, "suspend new connections to {}", endpoint(e))
+            }
+        }
+    }
+}
+
+fn dirs(s: u8) -> &'static str {
+    match s {
+        scope::SRC => " (outgoing)",
+        scope::DST => " (incoming)",
+        _ => " (both ways)",
+    }
+}
+
+fn endpoint(e: &Endpoint) -> String {
+    let proto = crate::capture::live_flow::proto_name(e.proto);
+    match e.addr {
+        IpAddr::V6(a) => format!("[{a}]:{}/{proto}", e.port),
+        IpAddr::V4(a) => format!("{a}:{}/{proto}", e.port),
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A rule as the kernel holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// What it applies to.
+    pub target: Target,
+    /// Its value (for the never-block and allow lists only `action_id` is meaningful).
+    pub value: RuleValue,
+}
+
+/// Why a rule could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// A map failed.
+    #[error(transparent)]
+    Maps(#[from] MapsError),
+    /// The map refused the entry (full, most likely).
+    #[error("failed to write `{target}` to map `{map}`")]
+    Write {
+        /// The rule.
+        target: String,
+        /// The map.
+        map: &'static str,
+        /// The cause.
+        #[source]
+        source: MapError,
+    },
+}
+
+/// Handles on every rule map and the settings.
+pub struct Rules {
+    never_block: LpmTrie<MapData, [u8; 16], u64>,
+    quarantine_allow: LpmTrie<MapData, [u8; 16], u64>,
+    quarantine_ip: HashMap<MapData, [u8; 16], RuleValue>,
+    quarantine_mac: HashMap<MapData, MacKey, RuleValue>,
+    block_flow: HashMap<MapData, FlowKey, RuleValue>,
+    block_ip: HashMap<MapData, [u8; 16], RuleValue>,
+    block_endpoint: HashMap<MapData, EndpointKey, RuleValue>,
+    block_cidr: LpmTrie<MapData, [u8; 16], RuleValue>,
+    suspend: HashMap<MapData, EndpointKey, RuleValue>,
+    config: ConfigMap,
+}
+
+impl fmt::Debug for Rules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rules").finish_non_exhaustive()
+    }
+}
+
+fn typed<T: TryFrom<Map, Error = MapError>>(map: Map, name: &'static str) -> Result<T, MapsError> {
+    T::try_from(map).map_err(|source| MapsError::Read { name, source })
+}
+
+impl Rules {
+    /// Opens the rule maps pinned under `dir` (the agent's, or one an agent left behind).
+    pub fn open_pinned(dir: &Path) -> Result<Self, MapsError> {
+        Self::from_maps(&mut |name| open_pinned(dir, name))
+    }
+
+    /// Builds the handles from a source of maps by name.
+    pub fn from_maps<E: From<MapsError>>(
+        open: &mut dyn FnMut(&'static str) -> Result<Map, E>,
+    ) -> Result<Self, E> {
+        Ok(Self {
+            never_block: typed(open(NEVER_BLOCK_MAP)?, NEVER_BLOCK_MAP)?,
+            quarantine_allow: typed(open(QUARANTINE_ALLOW_MAP)?, QUARANTINE_ALLOW_MAP)?,
+            quarantine_ip: typed(open(QUARANTINE_IP_MAP)?, QUARANTINE_IP_MAP)?,
+            quarantine_mac: typed(open(QUARANTINE_MAC_MAP)?, QUARANTINE_MAC_MAP)?,
+            block_flow: typed(open(BLOCK_FLOW_MAP)?, BLOCK_FLOW_MAP)?,
+            block_ip: typed(open(BLOCK_IP_MAP)?, BLOCK_IP_MAP)?,
+            block_endpoint: typed(open(BLOCK_ENDPOINT_MAP)?, BLOCK_ENDPOINT_MAP)?,
+            block_cidr: typed(open(BLOCK_CIDR_MAP)?, BLOCK_CIDR_MAP)?,
+            suspend: typed(open(SUSPEND_MAP)?, SUSPEND_MAP)?,
+            config: ConfigMap::from_map(open(CONFIG_MAP)?)?,
+        })
+    }
+
+    /// Writes (or overwrites) a rule owned by `action_id` that expires at `expires_ns`
+    /// (kernel monotonic; 0 for never), then refreshes the active bits.
+    pub fn insert(
+        &mut self,
+        target: &Target,
+        action_id: u64,
+        expires_ns: u64,
+    ) -> Result<(), RuleError> {
+        let value = |kind: RuleKind, scope: u8| RuleValue {
+            expires_ns,
+            action_id,
+            kind: kind as u8,
+            scope,
+            ..RuleValue::default()
+        };
+        let err = |map: &'static str| {
+            let target = target.to_string();
+            move |source| RuleError::Write {
+                target,
+                map,
+                source,
+            }
+        };
+        match target {
+            Target::NeverBlock { net } => self
+                .never_block
+                .insert(&lpm_key(net), action_id, 0)
+                .map_err(err(NEVER_BLOCK_MAP))?,
+            Target::QuarantineAllow { net } => self
+                .quarantine_allow
+                .insert(&lpm_key(net), action_id, 0)
+                .map_err(err(QUARANTINE_ALLOW_MAP))?,
+            Target::QuarantineIp { addr, scope } => self
+                .quarantine_ip
+                .insert(mapped(*addr), value(RuleKind::Quarantine, *scope), 0)
+                .map_err(err(QUARANTINE_IP_MAP))?,
+            Target::QuarantineMac { mac, scope } => self
+                .quarantine_mac
+                .insert(mac_key(mac), value(RuleKind::Quarantine, *scope), 0)
+                .map_err(err(QUARANTINE_MAC_MAP))?,
+            Target::BlockFlow { a, b } => self
+                .block_flow
+                .insert(flow_key(a, b), value(RuleKind::Block, scope::BOTH), 0)
+                .map_err(err(BLOCK_FLOW_MAP))?,
+            Target::BlockIp { addr, scope } => self
+                .block_ip
+                .insert(mapped(*addr), value(RuleKind::Block, *scope), 0)
+                .map_err(err(BLOCK_IP_MAP))?,
+            Target::BlockEndpoint { endpoint, scope } => self
+                .block_endpoint
+                .insert(endpoint_key(endpoint), value(RuleKind::Block, *scope), 0)
+                .map_err(err(BLOCK_ENDPOINT_MAP))?,
+            Target::BlockCidr { net, scope } => self
+                .block_cidr
+                .insert(&lpm_key(net), value(RuleKind::Block, *scope), 0)
+                .map_err(err(BLOCK_CIDR_MAP))?,
+            Target::Suspend { endpoint } => self
+                .suspend
+                .insert(
+                    endpoint_key(endpoint),
+                    value(RuleKind::Suspend, scope::DST),
+                    0,
+                )
+                .map_err(err(SUSPEND_MAP))?,
+        }
+        self.refresh_active()?;
+        Ok(())
+    }
+
+    /// Removes a rule; returns whether it existed. Refreshes the active bits.
+    pub fn remove(&mut self, target: &Target) -> Result<bool, RuleError> {
+        let result = match target {
+            Target::NeverBlock { net } => self.never_block.remove(&lpm_key(net)),
+            Target::QuarantineAllow { net } => self.quarantine_allow.remove(&lpm_key(net)),
+            Target::QuarantineIp { addr, .. } => self.quarantine_ip.remove(&mapped(*addr)),
+            Target::QuarantineMac { mac, .. } => self.quarantine_mac.remove(&mac_key(mac)),
+            Target::BlockFlow { a, b } => self.block_flow.remove(&flow_key(a, b)),
+            Target::BlockIp { addr, .. } => self.block_ip.remove(&mapped(*addr)),
+            Target::BlockEndpoint { endpoint, .. } => {
+                self.block_endpoint.remove(&endpoint_key(endpoint))
+            }
+            Target::BlockCidr { net, .. } => self.block_cidr.remove(&lpm_key(net)),
+            Target::Suspend { endpoint } => self.suspend.remove(&endpoint_key(endpoint)),
+        };
+        let existed = match result {
+            Ok(()) => true,
+            Err(MapError::KeyNotFound) => false,
+            Err(source) => {
+                return Err(RuleError::Write {
+                    target: target.to_string(),
+                    map: "rules",
+                    source,
+                });
+            }
+        };
+        self.refresh_active()?;
+        Ok(existed)
+    }
+
+    /// Every rule in the kernel, expired ones included (the kernel ignores those).
+    pub fn list(&self) -> Result<Vec<Rule>, MapsError> {
+        let mut out = Vec::new();
+        let read = |name| move |source| MapsError::Read { name, source };
+        for item in self.never_block.iter() {
+            let (k, id) = item.map_err(read(NEVER_BLOCK_MAP))?;
+            out.push(list_value(Target::NeverBlock { net: net_of(&k) }, id));
+        }
+        for item in self.quarantine_allow.iter() {
+            let (k, id) = item.map_err(read(QUARANTINE_ALLOW_MAP))?;
+            out.push(list_value(Target::QuarantineAllow { net: net_of(&k) }, id));
+        }
+        for item in self.quarantine_ip.iter() {
+            let (k, v) = item.map_err(read(QUARANTINE_IP_MAP))?;
+            out.push(Rule {
+                target: Target::QuarantineIp {
+                    addr: unmapped(k),
+                    scope: v.scope,
+                },
+                value: v,
+            });
+        }
+        for item in self.quarantine_mac.iter() {
+            let (k, v) = item.map_err(read(QUARANTINE_MAC_MAP))?;
+            out.push(Rule {
+                target: Target::QuarantineMac {
+                    mac: k.mac,
+                    scope: v.scope,
+                },
+                value: v,
+            });
+        }
+        for item in self.block_flow.iter() {
+            let (k, v) = item.map_err(read(BLOCK_FLOW_MAP))?;
+            let a = Endpoint {
+                addr: unmapped(k.addr_lo),
+                port: k.port_lo,
+                proto: k.proto,
+            };
+            let b = Endpoint {
+                addr: unmapped(k.addr_hi),
+                port: k.port_hi,
+                proto: k.proto,
+            };
+            out.push(Rule {
+                target: Target::BlockFlow { a, b },
+                value: v,
+            });
+        }
+        for item in self.block_ip.iter() {
+            let (k, v) = item.map_err(read(BLOCK_IP_MAP))?;
+            out.push(Rule {
+                target: Target::BlockIp {
+                    addr: unmapped(k),
+                    scope: v.scope,
+                },
+                value: v,
+            });
+        }
+        for item in self.block_endpoint.iter() {
+            let (k, v) = item.map_err(read(BLOCK_ENDPOINT_MAP))?;
+            out.push(Rule {
+                target: Target::BlockEndpoint {
+                    endpoint: endpoint_of(&k),
+                    scope: v.scope,
+                },
+                value: v,
+            });
+        }
+        for item in self.block_cidr.iter() {
+            let (k, v) = item.map_err(read(BLOCK_CIDR_MAP))?;
+            out.push(Rule {
+                target: Target::BlockCidr {
+                    net: net_of(&k),
+                    scope: v.scope,
+                },
+                value: v,
+            });
+        }
+        for item in self.suspend.iter() {
+            let (k, v) = item.map_err(read(SUSPEND_MAP))?;
+            out.push(Rule {
+                target: Target::Suspend {
+                    endpoint: endpoint_of(&k),
+                },
+                value: v,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Recomputes which rule classes hold entries and writes the bits to `CONFIG`.
+    pub fn refresh_active(&mut self) -> Result<u32, MapsError> {
+        let mut bits = 0;
+        if self.never_block.keys().next().is_some() {
+            bits |= active::NEVER_BLOCK;
+        }
+        if self.quarantine_ip.keys().next().is_some() || self.quarantine_mac.keys().next().is_some()
+        {
+            bits |= active::QUARANTINE;
+        }
+        if self.block_flow.keys().next().is_some() {
+            bits |= active::BLOCK_FLOW;
+        }
+        if self.block_ip.keys().next().is_some() {
+            bits |= active::BLOCK_IP;
+        }
+        if self.block_endpoint.keys().next().is_some() {
+            bits |= active::BLOCK_ENDPOINT;
+        }
+        if self.block_cidr.keys().next().is_some() {
+            bits |= active::BLOCK_CIDR;
+        }
+        if self.suspend.keys().next().is_some() {
+            bits |= active::SUSPEND;
+        }
+        let mut config = self.config.get()?;
+        if config.flags == 0 && config.new_flows_per_sec == 0 {
+            config = sensor_common::Config::new();
+        }
+        config.active_rules = bits;
+        self.config.set(&config)?;
+        Ok(bits)
+    }
+
+    /// Live (unexpired) drop rules at monotonic time `now_ns`; the never-block and allow
+    /// lists do not count.
+    pub fn live_count(&self, now_ns: u64) -> Result<usize, MapsError> {
+        Ok(self
+            .list()?
+            .iter()
+            .filter(|r| r.value.kind != 0)
+            .filter(|r| r.value.expires_ns == 0 || r.value.expires_ns > now_ns)
+            .count())
+    }
+}
+
+fn list_value(target: Target, action_id: u64) -> Rule {
+    Rule {
+        target,
+        value: RuleValue {
+            action_id,
+            ..RuleValue::default()
+        },
+    }
+}
+
+/// An address as the maps store it: IPv4-mapped for IPv4.
+pub fn mapped(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+fn unmapped(bytes: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(bytes);
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+}
+
+fn lpm_key(net: &IpNet) -> Key<[u8; 16]> {
+    let prefix = match net {
+        IpNet::V4(n) => u32::from(n.prefix_len()) + 96,
+        IpNet::V6(n) => u32::from(n.prefix_len()),
+    };
+    Key::new(prefix, mapped(net.network()))
+}
+
+fn net_of(key: &Key<[u8; 16]>) -> IpNet {
+    let addr = unmapped(key.data());
+    let prefix = match addr {
+        IpAddr::V4(_) => key.prefix_len().saturating_sub(96),
+        IpAddr::V6(_) => key.prefix_len(),
+    };
+    IpNet::new(addr, prefix as u8).unwrap_or_else(|_| IpNet::from(addr))
+}
+
+fn mac_key(mac: &[u8; 6]) -> MacKey {
+    MacKey {
+        mac: *mac,
+        _pad: [0; 2],
+    }
+}
+
+fn endpoint_key(e: &Endpoint) -> EndpointKey {
+    EndpointKey {
+        addr: mapped(e.addr),
+        port: e.port,
+        proto: e.proto,
+        _pad: 0,
+    }
+}
+
+fn endpoint_of(k: &EndpointKey) -> Endpoint {
+    Endpoint {
+        addr: unmapped(k.addr),
+        port: k.port,
+        proto: k.proto,
+    }
+}
+
+fn flow_key(a: &Endpoint, b: &Endpoint) -> FlowKey {
+    FlowKey::canonical(
+        mapped(a.addr),
+        a.port,
+        mapped(b.addr),
+        b.port,
+        a.proto,
+        [0; 2],
+    )
+    .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lpm_key, net_of};
+
+    #[test]
+    fn ipv4_cidr_round_trips_through_the_mapped_key() {
+        let net: ipnet::IpNet = "198.51.100.0/24".parse().unwrap();
+        let key = lpm_key(&net);
+        assert_eq!(key.prefix_len(), 120);
+        assert_eq!(net_of(&key), net);
+    }
+
+    #[test]
+    fn ipv6_cidr_keeps_its_prefix() {
+        let net: ipnet::IpNet = "2001:db8::/32".parse().unwrap();
+        assert_eq!(lpm_key(&net).prefix_len(), 32);
+        assert_eq!(net_of(&lpm_key(&net)), net);
+    }
+}
