@@ -146,3 +146,14 @@ pub fn mapped(a: [u8; 4]) -> [u8; 16] {
     out[12..].copy_from_slice(&a);
     out
 }
+
+/// An IPv4-over-Ethernet ARP body: `op` 1 request, 2 reply.
+pub fn arp(op: u16, sender_ip: [u8; 4], target_ip: [u8; 4]) -> Vec<u8> {
+    let mut out = vec![0, 1, 0x08, 0x00, 6, 4];
+    out.extend_from_slice(&op.to_be_bytes());
+    out.extend_from_slice(&SRC_MAC);
+    out.extend_from_slice(&sender_ip);
+    out.extend_from_slice(&[0; 6]);
+    out.extend_from_slice(&target_ip);
+    out
+}

@@ -15,3 +15,6 @@ mod xdp_verdicts;
 /// `sensor run` on a client ─ gateway ─ server lab: real nc traffic, flows checked against
 /// the interface counters at both ends; `sensor flows` and `sensor status` read the pins.
 mod flows;
+
+/// The response rules under `BPF_PROG_TEST_RUN`: every class, never-block, expiry, hits.
+mod rules;

@@ -44,6 +44,17 @@ fn key(
     Some(FlowKey::canonical(src, sp, dst, dp, proto, vlan).0)
 }
 
+/// `n` destination-options headers (8 bytes each), the last pointing at UDP, then `rest`.
+fn ext_chain(n: usize, rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let next = if i + 1 == n { 17 } else { 60 };
+        out.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 fn rows() -> Vec<Row> {
     let ip = |proto| Ipv4::new(A, B, proto);
     let tcp_syn = tcp(40000, 80, 0x02, &[]);
@@ -217,10 +228,14 @@ fn rows() -> Vec<Row> {
             flow: None,
         },
         Row {
-            description: "arp is passed without a flow",
-            packet: ethernet(&[], ethertype::ARP, &[0; 28]),
+            description: "arp request is passed without a flow",
+            packet: ethernet(
+                &[],
+                ethertype::ARP,
+                &sensor_tests::packet::arp(1, [10, 77, 1, 12], [10, 77, 1, 1]),
+            ),
             verdict: XDP_PASS,
-            counter: Counter::NonIp,
+            counter: Counter::Arp,
             flow: None,
         },
         Row {
@@ -228,11 +243,161 @@ fn rows() -> Vec<Row> {
             packet: ethernet(
                 &[],
                 ethertype::IPV6,
-                &ipv6(v6(5), v6(6), 0, &[&[17u8, 0, 1, 4, 0, 0, 0, 0][..], &udp(7000, 53, b"q")].concat()),
+                &ipv6(
+                    v6(5),
+                    v6(6),
+                    0,
+                    &[&[17u8, 0, 1, 4, 0, 0, 0, 0][..], &udp(7000, 53, b"q")].concat(),
+                ),
             ),
             verdict: XDP_PASS,
             counter: Counter::Ipv6ExtensionHeader,
             flow: key(v6(5), 7000, v6(6), 53, 17, [0, 0]),
+        },
+        Row {
+            description: "ipv6 chain of 6 extension headers (the limit) still reaches the ports",
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(7), v6(8), 0, &ext_chain(6, &udp(7001, 53, b"q"))),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::Ipv6ExtensionHeader,
+            flow: key(v6(7), 7001, v6(8), 53, 17, [0, 0]),
+        },
+        Row {
+            description: "ipv6 chain of 7 extension headers is over the limit: no ports",
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(9), v6(10), 0, &ext_chain(7, &udp(7002, 53, b"q"))),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::Ipv6ExtensionChainTooLong,
+            flow: key(v6(9), 0, v6(10), 0, 60, [0, 0]),
+        },
+        Row {
+            description: "ipv6 destination options header cut short",
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(v6(11), v6(12), 60, &[17, 4, 0, 0]),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::TruncatedIpv6Extension,
+            flow: None,
+        },
+        Row {
+            description: "ipv6 non-first fragment: payload is not read as ports",
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(
+                    v6(13),
+                    v6(14),
+                    44,
+                    &[&[17u8, 0, 0x05, 0xc8, 0, 0, 0, 1][..], &udp(1, 2, b"x")].concat(),
+                ),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::Ipv6Fragment,
+            flow: key(v6(13), 0, v6(14), 0, 17, [0, 0]),
+        },
+        Row {
+            description: "ipv6 first fragment: ports are read",
+            packet: ethernet(
+                &[],
+                ethertype::IPV6,
+                &ipv6(
+                    v6(15),
+                    v6(16),
+                    44,
+                    &[&[17u8, 0, 0x00, 0x01, 0, 0, 0, 2][..], &udp(7003, 9, b"x")].concat(),
+                ),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::Udp,
+            flow: key(v6(15), 7003, v6(16), 9, 17, [0, 0]),
+        },
+        Row {
+            description: "tcp data offset 4 is malformed",
+            packet: {
+                let mut t = tcp(40000, 80, 0x02, &[]);
+                t[12] = 4 << 4;
+                ethernet(&[], ethertype::IPV4, &ip(6).packet(&t))
+            },
+            verdict: XDP_PASS,
+            counter: Counter::BadTcpHeader,
+            flow: None,
+        },
+        Row {
+            description: "tcp data offset 15 runs past the end of the frame",
+            packet: {
+                let mut t = tcp(40000, 80, 0x02, &[]);
+                t[12] = 15 << 4;
+                ethernet(&[], ethertype::IPV4, &ip(6).packet(&t))
+            },
+            verdict: XDP_PASS,
+            counter: Counter::BadTcpHeader,
+            flow: None,
+        },
+        Row {
+            description: "icmp destination unreachable carrying the offending header",
+            packet: {
+                let inner = ip(17).packet(&udp(53000, 53, b""));
+                let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+                icmp.extend_from_slice(&inner);
+                ethernet(&[], ethertype::IPV4, &Ipv4::new(B, A, 1).packet(&icmp))
+            },
+            verdict: XDP_PASS,
+            counter: Counter::Icmp,
+            flow: key(mapped(B), 0, mapped(A), 0, 1, [0, 0]),
+        },
+        Row {
+            description: "icmp header cut at 2 bytes",
+            packet: ethernet(&[], ethertype::IPV4, &ip(1).packet(&[8, 0])),
+            verdict: XDP_PASS,
+            counter: Counter::TruncatedL4,
+            flow: None,
+        },
+        Row {
+            description: "jumbo frame (3000 bytes) is accounted whole",
+            packet: ethernet(
+                &[],
+                ethertype::IPV4,
+                &ip(17).packet(&udp(7004, 4789, &[0x55; 2958])),
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::Udp,
+            flow: key(mapped(A), 7004, mapped(B), 4789, 17, [0, 0]),
+        },
+        Row {
+            description: "runt ethernet frame of 14 bytes, no payload",
+            packet: ethernet(&[], ethertype::IPV4, &[]),
+            verdict: XDP_PASS,
+            counter: Counter::TruncatedIpv4,
+            flow: None,
+        },
+        Row {
+            description: "arp with an unusual hardware type is passed as non-ip",
+            packet: ethernet(
+                &[],
+                ethertype::ARP,
+                &[
+                    0, 6, 8, 0, 6, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0,
+                ],
+            ),
+            verdict: XDP_PASS,
+            counter: Counter::NonIp,
+            flow: None,
+        },
+        Row {
+            description: "arp cut short",
+            packet: ethernet(&[], ethertype::ARP, &[0, 1, 8, 0]),
+            verdict: XDP_PASS,
+            counter: Counter::TruncatedArp,
+            flow: None,
         },
         Row {
             description: "ipv4 gre: other protocol, no ports",
