@@ -18,3 +18,6 @@ mod flows;
 
 /// The response rules under `BPF_PROG_TEST_RUN`: every class, never-block, expiry, hits.
 mod rules;
+
+/// The ring buffer's events under `BPF_PROG_TEST_RUN`, and the new-flow rate guard.
+mod events;

@@ -1,0 +1,219 @@
+//! The ring buffer under `BPF_PROG_TEST_RUN`: flow opened and ended, the first payload of
+//! each direction (and only the first), ARP and DHCP observations, the new-flow rate guard.
+
+use aya::maps::{MapData, RingBuf};
+use sensor::{
+    capture::event::Event,
+    ebpf::{Datapath, LoadOptions},
+};
+use sensor_common::{Config, Counter, Direction, FlowKey};
+use sensor_tests::{
+    env,
+    packet::{self, Ipv4, ethernet, ethertype, mapped, tcp, udp},
+};
+
+const A: [u8; 4] = [10, 77, 1, 12];
+const B: [u8; 4] = [198, 51, 100, 10];
+
+fn drain(ring: &mut RingBuf<MapData>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(record) = ring.next() {
+        out.push(Event::decode(&record).expect("decodable event"));
+    }
+    out
+}
+
+fn tcp4(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(src, dst, 6).packet(&tcp(sp, dp, flags, payload)),
+    )
+}
+
+#[test]
+fn r4_flow_events_and_first_payload_each_way() {
+    if !env::require_root("r4_flow_events_and_first_payload_each_way") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    let request = b"GET /index.html HTTP/1.1\r\nHost: example.test\r\nUser-Agent: demo/1.0\r\n\r\n";
+    let packets = [
+        tcp4(A, 40000, B, 80, 0x02, b""),
+        tcp4(B, 80, A, 40000, 0x12, b""),
+        tcp4(A, 40000, B, 80, 0x10, b""),
+        tcp4(A, 40000, B, 80, 0x18, request),
+        tcp4(A, 40000, B, 80, 0x18, b"second request bytes are not sent"),
+        tcp4(B, 80, A, 40000, 0x18, b"HTTP/1.1 200 OK\r\n"),
+        tcp4(A, 40000, B, 80, 0x11, b""),
+        tcp4(B, 80, A, 40000, 0x11, b""),
+        tcp4(A, 40000, B, 80, 0x10, b""),
+    ];
+    for p in &packets {
+        dp.test_run(p).unwrap();
+    }
+    let events = drain(&mut ring);
+    let (key, client_dir) = FlowKey::canonical(mapped(A), 40000, mapped(B), 80, 6, [0, 0]);
+    let opened: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::FlowOpened(_)))
+        .collect();
+    assert_eq!(opened.len(), 1, "{events:#?}");
+    let Event::FlowOpened(o) = opened[0] else {
+        unreachable!()
+    };
+    assert_eq!(o.key, key);
+    assert_eq!(o.initiator, client_dir as u8);
+    let payloads: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Payload(_)))
+        .collect();
+    assert_eq!(payloads.len(), 2, "one snippet per direction: {events:#?}");
+    let Event::Payload(first) = payloads[0] else {
+        unreachable!()
+    };
+    assert_eq!(first.direction, client_dir as u8);
+    assert_eq!(
+        payloads[0].payload().unwrap(),
+        &request[..],
+        "the request, whole (under 128 bytes)"
+    );
+    let Event::Payload(reply) = payloads[1] else {
+        unreachable!()
+    };
+    assert_eq!(reply.direction, Direction::reverse(client_dir) as u8);
+    assert_eq!(payloads[1].payload().unwrap(), b"HTTP/1.1 200 OK\r\n");
+    let ended = events
+        .iter()
+        .filter(|e| matches!(e, Event::FlowEnded(_)))
+        .count();
+    assert_eq!(ended, 1, "FIN both ways ends the flow once");
+    assert_eq!(
+        dp.counters().unwrap().get(Counter::EventsDropped).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn r4_payload_snippet_is_bounded_and_ignores_ethernet_padding() {
+    if !env::require_root("r4_payload_snippet_is_bounded_and_ignores_ethernet_padding") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    let big: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    dp.test_run(&ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(A, B, 17).packet(&udp(5000, 9999, &big)),
+    ))
+    .unwrap();
+    // A 2-byte UDP payload in a frame padded to 60 bytes, as a NIC would send it.
+    let mut padded = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(A, B, 17).packet(&udp(5001, 9999, b"hi")),
+    );
+    padded.resize(60, 0);
+    dp.test_run(&padded).unwrap();
+    let snippets: Vec<Vec<u8>> = drain(&mut ring)
+        .iter()
+        .filter_map(|e| e.payload().map(<[u8]>::to_vec))
+        .collect();
+    assert_eq!(snippets.len(), 2);
+    assert_eq!(snippets[0], big[..128].to_vec(), "bounded at 128 bytes");
+    assert_eq!(snippets[1], b"hi".to_vec(), "padding is not payload");
+}
+
+#[test]
+fn r4_arp_and_dhcp_are_observed() {
+    if !env::require_root("r4_arp_and_dhcp_are_observed") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    dp.test_run(&ethernet(
+        &[(ethertype::VLAN, 12)],
+        ethertype::ARP,
+        &packet::arp(2, A, [10, 77, 1, 1]),
+    ))
+    .unwrap();
+    // A DHCPREQUEST: op 1, chaddr = SRC_MAC, magic cookie, option 12 (hostname).
+    let mut dhcp = vec![0u8; 236];
+    dhcp[0] = 1;
+    dhcp[1] = 1;
+    dhcp[2] = 6;
+    dhcp[28..34].copy_from_slice(&packet::SRC_MAC);
+    dhcp.extend_from_slice(&[99, 130, 83, 99, 53, 1, 3, 12, 5]);
+    dhcp.extend_from_slice(b"ws-02");
+    dhcp.push(255);
+    let frame = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new([0, 0, 0, 0], [255; 4], 17).packet(&udp(68, 67, &dhcp)),
+    );
+    dp.test_run(&frame).unwrap();
+    let events = drain(&mut ring);
+    let arp = events.iter().find_map(|e| {
+        if let Event::Arp(a) = e {
+            Some(*a)
+        } else {
+            None
+        }
+    });
+    let arp = arp.expect("an ARP event");
+    assert_eq!(
+        (arp.op, arp.sender_ip, arp.sender_mac),
+        (2, A, packet::SRC_MAC)
+    );
+    assert_eq!(arp.vlan, [12, 0]);
+    let dhcp_event = events.iter().find_map(|e| {
+        if let Event::Dhcp(d) = e {
+            Some(d.clone())
+        } else {
+            None
+        }
+    });
+    let dhcp_event = dhcp_event.expect("a DHCP event");
+    let len = usize::from(dhcp_event.len);
+    assert_eq!(len, dhcp.len());
+    assert_eq!(&dhcp_event.data[..len], &dhcp[..], "the whole message");
+    assert_eq!(dhcp_event.src_mac, packet::SRC_MAC);
+    let counters = dp.counters().unwrap();
+    assert_eq!(counters.get(Counter::Arp).unwrap(), 1);
+    assert_eq!(counters.get(Counter::Dhcp).unwrap(), 1);
+}
+
+#[test]
+fn r4_new_flow_rate_guard_passes_and_counts_over_the_cap() {
+    if !env::require_root("r4_new_flow_rate_guard_passes_and_counts_over_the_cap") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    dp.configure(&Config {
+        new_flows_per_sec: 10,
+        ..Config::new()
+    })
+    .unwrap();
+    // BPF_PROG_TEST_RUN runs on the calling CPU; pin this thread so the per-CPU window is one.
+    let mut set = nix_cpu_set();
+    set.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    let mut passed = 0;
+    for port in 0..25u16 {
+        let frame = tcp4(A, 30000 + port, B, 80, 0x02, b"");
+        if dp.test_run(&frame).unwrap() == 2 {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 25, "packets over the cap still pass");
+    let counters = dp.counters().unwrap();
+    assert_eq!(counters.get(Counter::FlowNew).unwrap(), 10);
+    assert_eq!(counters.get(Counter::FlowThrottled).unwrap(), 15);
+    assert_eq!(dp.flows().unwrap().entries().unwrap().len(), 10);
+}
+
+fn nix_cpu_set() -> nix::sched::CpuSet {
+    nix::sched::CpuSet::new()
+}
