@@ -27,10 +27,6 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// Accounts a packet of `len` bytes to its flow.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the packet's parts, computed once by the caller"
-)]
 pub fn account(
     ctx: &XdpContext,
     packet: &Packet,

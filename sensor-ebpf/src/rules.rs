@@ -83,15 +83,15 @@ pub fn drop_packet(
 
 #[inline(always)]
 fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
-    if active & active::QUARANTINE != 0 {
-        if let Some(hit) = quarantine(packet, now) {
-            return Some(hit);
-        }
+    if active & active::QUARANTINE != 0
+        && let Some(hit) = quarantine(packet, now)
+    {
+        return Some(hit);
     }
     if active & active::BLOCK_FLOW != 0 {
         let mut k = *key;
         k.vlan = [0; 2];
-        if let Some(rule) = live(BLOCK_FLOW.get_ptr_mut(&k), now, scope::BOTH) {
+        if let Some(rule) = live(BLOCK_FLOW.get_ptr_mut(k), now, scope::BOTH) {
             return Some(Hit {
                 rule,
                 counter: Counter::DropBlockFlow,
@@ -99,8 +99,8 @@ fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
         }
     }
     if active & active::BLOCK_IP != 0 {
-        let rule = live(BLOCK_IP.get_ptr_mut(&packet.src), now, scope::SRC)
-            .or_else(|| live(BLOCK_IP.get_ptr_mut(&packet.dst), now, scope::DST));
+        let rule = live(BLOCK_IP.get_ptr_mut(packet.src), now, scope::SRC)
+            .or_else(|| live(BLOCK_IP.get_ptr_mut(packet.dst), now, scope::DST));
         if let Some(rule) = rule {
             return Some(Hit {
                 rule,
@@ -111,8 +111,8 @@ fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
     if active & active::BLOCK_ENDPOINT != 0 {
         let src = endpoint(&packet.src, packet.src_port, packet.proto);
         let dst = endpoint(&packet.dst, packet.dst_port, packet.proto);
-        let rule = live(BLOCK_ENDPOINT.get_ptr_mut(&src), now, scope::SRC)
-            .or_else(|| live(BLOCK_ENDPOINT.get_ptr_mut(&dst), now, scope::DST));
+        let rule = live(BLOCK_ENDPOINT.get_ptr_mut(src), now, scope::SRC)
+            .or_else(|| live(BLOCK_ENDPOINT.get_ptr_mut(dst), now, scope::DST));
         if let Some(rule) = rule {
             return Some(Hit {
                 rule,
@@ -132,7 +132,7 @@ fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
     }
     if active & active::SUSPEND != 0 {
         let dst = endpoint(&packet.dst, packet.dst_port, packet.proto);
-        if let Some(rule) = live(SUSPEND.get_ptr_mut(&dst), now, scope::DST)
+        if let Some(rule) = live(SUSPEND.get_ptr_mut(dst), now, scope::DST)
             && opens_connection(packet, key)
         {
             return Some(Hit {
@@ -157,12 +157,12 @@ fn quarantine(packet: &Packet, now: u64) -> Option<Hit> {
     };
     // Outgoing: the device is the source; incoming: the destination.
     let (rule, peer) = if let Some(rule) =
-        live(QUARANTINE_IP.get_ptr_mut(&packet.src), now, scope::SRC)
-            .or_else(|| live(QUARANTINE_MAC.get_ptr_mut(&src_mac), now, scope::SRC))
+        live(QUARANTINE_IP.get_ptr_mut(packet.src), now, scope::SRC)
+            .or_else(|| live(QUARANTINE_MAC.get_ptr_mut(src_mac), now, scope::SRC))
     {
         (rule, &packet.dst)
-    } else if let Some(rule) = live(QUARANTINE_IP.get_ptr_mut(&packet.dst), now, scope::DST)
-        .or_else(|| live(QUARANTINE_MAC.get_ptr_mut(&dst_mac), now, scope::DST))
+    } else if let Some(rule) = live(QUARANTINE_IP.get_ptr_mut(packet.dst), now, scope::DST)
+        .or_else(|| live(QUARANTINE_MAC.get_ptr_mut(dst_mac), now, scope::DST))
     {
         (rule, &packet.src)
     } else {

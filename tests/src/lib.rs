@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`packet`]: a byte-level packet builder for verdict tables (malformed packets included).
 //! - [`env`]: where the `sensor` binary is, root checks and loud skips.
+//! - [`cli`]: running `sensor` subcommands and reading their JSON.
+//! - [`running`]: a lab with an agent on its gateway.
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
 //!   demo uses too.
 
@@ -13,8 +15,10 @@
     reason = "a test harness fails loudly by panicking"
 )]
 
+pub mod cli;
 pub mod env;
 pub mod packet;
+pub mod running;
 
 /// The lab's addresses and names.
 pub use xtask::lab as xtask_lab;

@@ -4,30 +4,14 @@
 
 use std::{process::Stdio, thread, time::Duration};
 
-use sensor_tests::{Agent, Lab, env, xtask_lab as lab};
-use serde_json::Value;
+use sensor_tests::{
+    Agent, Lab,
+    cli::{field, sensor_json},
+    env, xtask_lab as lab,
+};
 
 /// veth's byte counters start after the Ethernet header; XDP's start before it.
 const ETH_HLEN: u64 = 14;
-
-fn sensor_json(args: &[&str]) -> Value {
-    let out = std::process::Command::new(env::sensor_bin())
-        .args(args)
-        .output()
-        .expect("run sensor");
-    assert!(
-        out.status.success(),
-        "sensor {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("sensor printed JSON")
-}
-
-fn field(v: &Value, name: &str) -> u64 {
-    v[name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{name} missing in {v}"))
-}
 
 #[test]
 fn r3_tcp_flow_matches_interface_counters_at_both_ends() {

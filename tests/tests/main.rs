@@ -5,6 +5,7 @@
 
 #![expect(
     clippy::expect_used,
+    clippy::unwrap_used,
     reason = "helpers of tests fail loudly by panicking"
 )]
 
@@ -21,3 +22,7 @@ mod rules;
 
 /// The ring buffer's events under `BPF_PROG_TEST_RUN`, and the new-flow rate guard.
 mod events;
+
+/// Rules on real traffic in the lab: suspend with hping3 and an open nc session, CIDR
+/// block and lift, quarantine each way, kernel-side expiry with no agent, restart.
+mod enforce;

@@ -518,6 +518,6 @@ fn r4_rule_hits_are_paced_events() {
         "50 drops within a second make one event: {hits:?}"
     );
     assert_eq!(hits[0].action_id, 77);
-    assert_eq!(hits[0].matched as u32, Counter::DropBlockIp.slot());
+    assert_eq!(u32::from(hits[0].matched), Counter::DropBlockIp.slot());
     assert_eq!(rules.list().unwrap()[0].value.hits, 50);
 }

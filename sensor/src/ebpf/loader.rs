@@ -324,7 +324,7 @@ impl Datapath {
     /// A writer for the rule maps (its own handles on the same maps).
     pub fn rules(&self) -> Result<Rules, LoaderError> {
         let mut open = |name| -> Result<Map, LoaderError> { Ok(clone_map(self.map(name)?)?) };
-        Ok(Rules::from_maps(&mut open)?)
+        Rules::from_maps(&mut open)
     }
 
     /// A reader of the event ring buffer (its own handle; use one reader at a time).

@@ -262,7 +262,7 @@ impl Rules {
                 .map_err(err(QUARANTINE_IP_MAP))?,
             Target::QuarantineMac { mac, scope } => self
                 .quarantine_mac
-                .insert(mac_key(mac), value(RuleKind::Quarantine, *scope), 0)
+                .insert(mac_key(*mac), value(RuleKind::Quarantine, *scope), 0)
                 .map_err(err(QUARANTINE_MAC_MAP))?,
             Target::BlockFlow { a, b } => self
                 .block_flow
@@ -299,7 +299,7 @@ impl Rules {
             Target::NeverBlock { net } => self.never_block.remove(&lpm_key(net)),
             Target::QuarantineAllow { net } => self.quarantine_allow.remove(&lpm_key(net)),
             Target::QuarantineIp { addr, .. } => self.quarantine_ip.remove(&mapped(*addr)),
-            Target::QuarantineMac { mac, .. } => self.quarantine_mac.remove(&mac_key(mac)),
+            Target::QuarantineMac { mac, .. } => self.quarantine_mac.remove(&mac_key(*mac)),
             Target::BlockFlow { a, b } => self.block_flow.remove(&flow_key(a, b)),
             Target::BlockIp { addr, .. } => self.block_ip.remove(&mapped(*addr)),
             Target::BlockEndpoint { endpoint, .. } => {
@@ -327,15 +327,15 @@ impl Rules {
     pub fn list(&self) -> Result<Vec<Rule>, MapsError> {
         let mut out = Vec::new();
         let read = |name| move |source| MapsError::Read { name, source };
-        for item in self.never_block.iter() {
+        for item in &self.never_block {
             let (k, id) = item.map_err(read(NEVER_BLOCK_MAP))?;
             out.push(list_value(Target::NeverBlock { net: net_of(&k) }, id));
         }
-        for item in self.quarantine_allow.iter() {
+        for item in &self.quarantine_allow {
             let (k, id) = item.map_err(read(QUARANTINE_ALLOW_MAP))?;
             out.push(list_value(Target::QuarantineAllow { net: net_of(&k) }, id));
         }
-        for item in self.quarantine_ip.iter() {
+        for item in &self.quarantine_ip {
             let (k, v) = item.map_err(read(QUARANTINE_IP_MAP))?;
             out.push(Rule {
                 target: Target::QuarantineIp {
@@ -345,7 +345,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.quarantine_mac.iter() {
+        for item in &self.quarantine_mac {
             let (k, v) = item.map_err(read(QUARANTINE_MAC_MAP))?;
             out.push(Rule {
                 target: Target::QuarantineMac {
@@ -355,7 +355,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.block_flow.iter() {
+        for item in &self.block_flow {
             let (k, v) = item.map_err(read(BLOCK_FLOW_MAP))?;
             let a = Endpoint {
                 addr: unmapped(k.addr_lo),
@@ -372,7 +372,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.block_ip.iter() {
+        for item in &self.block_ip {
             let (k, v) = item.map_err(read(BLOCK_IP_MAP))?;
             out.push(Rule {
                 target: Target::BlockIp {
@@ -382,7 +382,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.block_endpoint.iter() {
+        for item in &self.block_endpoint {
             let (k, v) = item.map_err(read(BLOCK_ENDPOINT_MAP))?;
             out.push(Rule {
                 target: Target::BlockEndpoint {
@@ -392,7 +392,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.block_cidr.iter() {
+        for item in &self.block_cidr {
             let (k, v) = item.map_err(read(BLOCK_CIDR_MAP))?;
             out.push(Rule {
                 target: Target::BlockCidr {
@@ -402,7 +402,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in self.suspend.iter() {
+        for item in &self.suspend {
             let (k, v) = item.map_err(read(SUSPEND_MAP))?;
             out.push(Rule {
                 target: Target::Suspend {
@@ -500,11 +500,8 @@ fn net_of(key: &Key<[u8; 16]>) -> IpNet {
     IpNet::new(addr, prefix as u8).unwrap_or_else(|_| IpNet::from(addr))
 }
 
-fn mac_key(mac: &[u8; 6]) -> MacKey {
-    MacKey {
-        mac: *mac,
-        _pad: [0; 2],
-    }
+fn mac_key(mac: [u8; 6]) -> MacKey {
+    MacKey { mac, _pad: [0; 2] }
 }
 
 fn endpoint_key(e: &Endpoint) -> EndpointKey {

@@ -1,0 +1,26 @@
+//! Running `sensor` subcommands from tests.
+
+use serde_json::Value;
+
+use crate::env::sensor_bin;
+
+/// Runs `sensor <args>`, asserts success, and parses its JSON output.
+pub fn sensor_json(args: &[&str]) -> Value {
+    let out = std::process::Command::new(sensor_bin())
+        .args(args)
+        .output()
+        .expect("run sensor");
+    assert!(
+        out.status.success(),
+        "sensor {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("sensor printed JSON")
+}
+
+/// A numeric field of a JSON object, or a panic that names it.
+pub fn field(v: &Value, name: &str) -> u64 {
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name} missing in {v}"))
+}

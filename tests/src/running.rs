@@ -1,0 +1,53 @@
+//! A lab with an agent running on its gateway: the common start of the namespace tests.
+
+use std::path::PathBuf;
+
+use crate::{Agent, Lab, env};
+
+/// Fields drop in order: the agent stops before the lab's namespaces go.
+#[derive(Debug)]
+pub struct Running {
+    /// The agent on the gateway.
+    pub agent: Agent,
+    /// The namespaces.
+    pub lab: Lab,
+    /// Scratch files (agent log, run directory).
+    pub scratch: env::Scratch,
+}
+
+impl Running {
+    /// Builds a lab and starts `sensor run` on both gateway interfaces.
+    pub fn start(name: &str) -> Self {
+        let scratch = env::Scratch::new(name);
+        let lab = Lab::build().expect("build the lab");
+        let agent = Self::agent(&lab, &scratch, "agent.log");
+        Self {
+            agent,
+            lab,
+            scratch,
+        }
+    }
+
+    /// Starts another agent on the same lab (after the first stopped), logging to `log`.
+    pub fn agent(lab: &Lab, scratch: &env::Scratch, log: &str) -> Agent {
+        Agent::start(
+            &env::sensor_bin(),
+            &lab.gateway,
+            &lab.gateway_ifaces(),
+            &lab.pin_dir(),
+            &scratch.path().join("run"),
+            &scratch.path().join(log),
+        )
+        .expect("start the agent")
+    }
+
+    /// The pin directory as a string, for `--pin-dir`.
+    pub fn pins(&self) -> String {
+        self.lab.pin_dir().to_string_lossy().into_owned()
+    }
+
+    /// A scratch file path.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(name)
+    }
+}
