@@ -47,6 +47,23 @@ fn header(ctx: &XdpContext, kind: EventKind, now: u64) -> EventHeader {
     }
 }
 
+/// `min(len, max)`, or `None` for 0, in a form the verifier can bound.
+///
+/// LLVM is free to compute a `min` in one register and pass a copy made before the compare
+/// to the helper, which the verifier then sees as unbounded. Reading the value back through
+/// a volatile load and checking that very value right before the call keeps the bound on
+/// the register the helper gets.
+#[inline(always)]
+fn copy_len(len: u32, max: u32) -> Option<u32> {
+    let clamped = if len > max { max } else { len };
+    // SAFETY: a read of a local.
+    let len = unsafe { core::ptr::read_volatile(&raw const clamped) };
+    if len == 0 || len > max {
+        return None;
+    }
+    Some(len)
+}
+
 /// A flow opened or ended.
 #[inline(always)]
 pub fn flow(ctx: &XdpContext, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8, now: u64) {
@@ -68,10 +85,9 @@ pub fn flow(ctx: &XdpContext, kind: EventKind, key: &FlowKey, initiator: u8, fla
 /// The first payload bytes of one direction.
 #[inline(always)]
 pub fn payload(ctx: &XdpContext, key: &FlowKey, direction: u8, packet: &Packet, now: u64) {
-    let len = packet.payload_len.min(PAYLOAD_SNIPPET_LEN as u32);
-    if len == 0 {
+    let Some(len) = copy_len(packet.payload_len, PAYLOAD_SNIPPET_LEN as u32) else {
         return;
-    }
+    };
     let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
         maps::count(Counter::EventsDropped, 1);
         return;
@@ -126,10 +142,9 @@ pub fn arp(ctx: &XdpContext, arp: &Arp, now: u64) {
 /// A DHCP message (UDP 67/68), from its `op` byte, up to [`DHCP_SNIPPET_LEN`] bytes.
 #[inline(always)]
 pub fn dhcp(ctx: &XdpContext, packet: &Packet, now: u64) {
-    let len = packet.payload_len.min(DHCP_SNIPPET_LEN as u32);
-    if len == 0 {
+    let Some(len) = copy_len(packet.payload_len, DHCP_SNIPPET_LEN as u32) else {
         return;
-    }
+    };
     let Some(mut entry) = EVENTS.reserve::<DhcpEvent>(0) else {
         maps::count(Counter::EventsDropped, 1);
         return;
