@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`packet`]: a byte-level packet builder for verdict tables (malformed packets included).
 //! - [`env`]: where the `sensor` binary is, root checks and loud skips.
+//! - [`fixtures`]: the shared captures and EDR payloads beside the project.
 //! - [`cli`]: running `sensor` subcommands and reading their JSON.
 //! - [`running`]: a lab with an agent on its gateway.
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod env;
+pub mod fixtures;
 pub mod packet;
 pub mod running;
 

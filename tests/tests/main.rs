@@ -26,3 +26,6 @@ mod events;
 /// Rules on real traffic in the lab: suspend with hping3 and an open nc session, CIDR
 /// block and lift, quarantine each way, kernel-side expiry with no agent, restart.
 mod enforce;
+
+/// A million random and mutated frames under `BPF_PROG_TEST_RUN`: no aborts, all counted.
+mod fuzz_frames;
