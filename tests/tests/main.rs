@@ -29,3 +29,6 @@ mod enforce;
 
 /// A million random and mutated frames under `BPF_PROG_TEST_RUN`: no aborts, all counted.
 mod fuzz_frames;
+
+/// Real VLAN/QinQ/IPv6 captures replayed with tcpreplay, checked against tshark.
+mod replay_captures;
