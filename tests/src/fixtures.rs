@@ -61,10 +61,10 @@ pub fn ethernet_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
         while let Some(Ok(block)) = ng.next_block() {
             match block {
                 Block::InterfaceDescription(idb) => links.push(idb.linktype),
-                Block::EnhancedPacket(epb) => {
-                    if links.get(epb.interface_id as usize) == Some(&DataLink::ETHERNET) {
-                        out.push(epb.data.into_owned());
-                    }
+                Block::EnhancedPacket(epb)
+                    if links.get(epb.interface_id as usize) == Some(&DataLink::ETHERNET) =>
+                {
+                    out.push(epb.data.into_owned());
                 }
                 _ => {}
             }

@@ -7,6 +7,7 @@
 //! - [`fixtures`]: the shared captures and EDR payloads beside the project.
 //! - [`cli`]: running `sensor` subcommands and reading their JSON.
 //! - [`running`]: a lab with an agent on its gateway.
+//! - [`bench`]: the benchmarks of `cargo xtask bench` and their report.
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
 //!   demo uses too.
 
@@ -16,6 +17,7 @@
     reason = "a test harness fails loudly by panicking"
 )]
 
+pub mod bench;
 pub mod cli;
 pub mod env;
 pub mod fixtures;

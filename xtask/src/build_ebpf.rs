@@ -62,11 +62,17 @@ pub enum BuildError {
 /// Output of the inner cargo goes to stderr, so a build script's stdout stays reserved for
 /// `cargo:` directives.
 pub fn build_ebpf(target_dir: &Path) -> Result<PathBuf, BuildError> {
+    build_bin(target_dir, PACKAGE)
+}
+
+/// Builds one binary of the eBPF crate (the sensor's program, or the benchmark baselines)
+/// and returns its path.
+pub fn build_bin(target_dir: &Path, bin: &str) -> Result<PathBuf, BuildError> {
     let mut cmd = bpf_cargo("build", target_dir)?;
-    cmd.args(["--release", "--bin", PACKAGE]);
+    cmd.args(["--release", "--bin", bin]);
     cmd.stdout(Stdio::from(io::stderr()));
     run(&mut cmd)?;
-    let object = target_dir.join(TARGET).join("release").join(PACKAGE);
+    let object = target_dir.join(TARGET).join("release").join(bin);
     if object.is_file() {
         Ok(object)
     } else {
@@ -83,7 +89,7 @@ pub fn clippy_ebpf(target_dir: &Path) -> Result<(), BuildError> {
         return Err(BuildError::NoClippy { path: driver });
     }
     let mut cmd = bpf_cargo("check", target_dir)?;
-    cmd.arg("--release")
+    cmd.args(["--release", "--bins"])
         .env("RUSTC_WORKSPACE_WRAPPER", &driver)
         // How cargo-clippy hands lint flags to clippy-driver.
         .env(

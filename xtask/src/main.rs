@@ -1,5 +1,6 @@
 //! `cargo xtask`: set-up, build, test and demo tasks for the workspace.
 
+mod bench;
 mod demo;
 mod process;
 mod run_tests;
@@ -26,6 +27,8 @@ enum Task {
     Test,
     /// Set up, build, and run the sensor on a namespace lab with real traffic.
     Demo,
+    /// Run the benchmarks and write target/bench/report.{md,json}.
+    Bench,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Task::Test => run_tests::run(),
         Task::Demo => demo::run(),
+        Task::Bench => bench::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

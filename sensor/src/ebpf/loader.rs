@@ -340,8 +340,19 @@ impl Datapath {
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN` and returns its verdict.
     pub fn test_run(&mut self, packet: &[u8]) -> Result<u32, LoaderError> {
+        Ok(self.test_run_timed(packet, 1)?.0)
+    }
+
+    /// Runs the program `repeat` times on `packet`; returns the verdict and the kernel's
+    /// average time per run (program only, no syscall), for the benchmark.
+    pub fn test_run_timed(
+        &mut self,
+        packet: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, std::time::Duration), LoaderError> {
         let opts = TestRunOptions {
             data_in: Some(packet),
+            repeat,
             ..TestRunOptions::default()
         };
         let result =
@@ -351,7 +362,7 @@ impl Datapath {
                     action: "test-run",
                     source,
                 })?;
-        Ok(result.return_value)
+        Ok((result.return_value, result.duration))
     }
 }
 

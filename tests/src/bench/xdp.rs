@@ -1,0 +1,282 @@
+//! Per-packet cost under `BPF_PROG_TEST_RUN`, ours next to baselines, on the same packets:
+//! the empty `XDP_PASS` (the harness floor), xdp-filter from Debian's xdp-tools with every
+//! feature compiled in (`xdpfilt_alw_all.o`: default allow, listed entries dropped, our
+//! semantics), and a plain parse-and-LRU-insert program.
+//!
+//! Times are the kernel's own per-run figure (program execution, no syscall); each figure is
+//! the median of several trials.
+
+use std::{net::Ipv4Addr, path::Path, time::Duration};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{PerCpuHashMap, PerCpuValues},
+    programs::{TestRun, TestRunOptions, Xdp},
+};
+use sensor::ebpf::{Datapath, LoadOptions, Target as RuleTarget};
+use sensor_common::rule::scope;
+
+use super::report::{Figure, Report, Target, median};
+use crate::packet::{Ipv4, ethernet, ethertype, tcp};
+
+/// Repeats per trial for same-packet figures.
+const REPEAT: u32 = 100_000;
+/// Trials per same-packet figure.
+const TRIALS: usize = 15;
+/// Distinct packets for the new-flow figure.
+const NEW_FLOWS: usize = 50_000;
+
+const CLIENT: [u8; 4] = [10, 77, 1, 12];
+const SERVER: [u8; 4] = [198, 51, 100, 10];
+const C2: [u8; 4] = [203, 0, 113, 66];
+
+/// xdp-filter's map flag for a destination address (`MAP_FLAG_DST` in its
+/// `common_kern_user.h`).
+const XDPFILT_MAP_FLAG_DST: u64 = 1 << 1;
+
+fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> Vec<u8> {
+    let mut f = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(src, dst, 6).packet(&tcp(sport, dport, flags, &[])),
+    );
+    f.resize(64, 0);
+    f
+}
+
+/// A program under test, ours or a baseline.
+trait Runner {
+    fn run(&mut self, packet: &[u8], repeat: u32) -> anyhow::Result<(u32, Duration)>;
+}
+
+struct Foreign<'a>(&'a mut Xdp);
+
+impl Runner for Foreign<'_> {
+    fn run(&mut self, packet: &[u8], repeat: u32) -> anyhow::Result<(u32, Duration)> {
+        let r = self.0.test_run(TestRunOptions {
+            data_in: Some(packet),
+            repeat,
+            ..TestRunOptions::default()
+        })?;
+        Ok((r.return_value, r.duration))
+    }
+}
+
+impl Runner for Datapath {
+    fn run(&mut self, packet: &[u8], repeat: u32) -> anyhow::Result<(u32, Duration)> {
+        Ok(self.test_run_timed(packet, repeat)?)
+    }
+}
+
+/// Median ns per run of one packet repeated.
+fn same_packet(runner: &mut dyn Runner, packet: &[u8], want: u32) -> anyhow::Result<f64> {
+    let mut samples = Vec::with_capacity(TRIALS);
+    for _ in 0..TRIALS {
+        let (verdict, d) = runner.run(packet, REPEAT)?;
+        if verdict != want {
+            bail!("verdict {verdict}, expected {want}");
+        }
+        samples.push(d.as_nanos() as f64);
+    }
+    Ok(median(&mut samples))
+}
+
+/// Median ns per run over distinct packets, each run once.
+fn distinct_packets(
+    runner: &mut dyn Runner,
+    packets: &[Vec<u8>],
+    mut between: impl FnMut(),
+) -> anyhow::Result<f64> {
+    let mut samples = Vec::with_capacity(packets.len());
+    for (i, p) in packets.iter().enumerate() {
+        samples.push(runner.run(p, 1)?.1.as_nanos() as f64);
+        if i % 1000 == 999 {
+            between();
+        }
+    }
+    Ok(median(&mut samples))
+}
+
+fn load_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut Xdp> {
+    let prog: &mut Xdp = ebpf
+        .program_mut(name)
+        .with_context(|| format!("no program {name}"))?
+        .try_into()?;
+    prog.load()
+        .with_context(|| format!("failed to load {name}"))?;
+    Ok(prog)
+}
+
+/// An already loaded program.
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut Xdp> {
+    Ok(ebpf
+        .program_mut(name)
+        .with_context(|| format!("no program {name}"))?
+        .try_into()?)
+}
+
+/// The first XDP program of an object, loaded.
+fn first_xdp(ebpf: &mut Ebpf) -> anyhow::Result<(String, &mut Xdp)> {
+    let name = ebpf
+        .programs()
+        .find(|(_, p)| matches!(p, aya::programs::Program::Xdp(_)))
+        .map(|(n, _)| n.to_owned())
+        .context("no XDP program in the object")?;
+    let prog = load_program(ebpf, &name)?;
+    Ok((name, prog))
+}
+
+/// Runs the XDP figures into `report`.
+pub fn run(report: &mut Report, baselines: &Path, xdp_filter: &Path) -> anyhow::Result<()> {
+    const PASS: u32 = 2;
+    const DROP: u32 = 1;
+    let known = frame(CLIENT, 40000, SERVER, 443, 0x10);
+    let to_c2 = frame(CLIENT, 40001, C2, 443, 0x02);
+
+    let mut base = EbpfLoader::new()
+        .load_file(baselines)
+        .with_context(|| format!("failed to load {}", baselines.display()))?;
+    load_program(&mut base, "bench_pass")?;
+    load_program(&mut base, "bench_lru_insert")?;
+    let floor = same_packet(
+        &mut Foreign(program(&mut base, "bench_pass")?),
+        &known,
+        PASS,
+    )?;
+
+    // Ours, with the flow already in the table and no rules.
+    let mut ours = Datapath::load(&LoadOptions::default())?;
+    ours.test_run(&known)?;
+    let ours_known = same_packet(&mut ours, &known, PASS).context("ours, known flow")?;
+    let mut rules = ours.rules()?;
+    rules.insert(
+        &RuleTarget::BlockIp {
+            addr: C2.into(),
+            scope: scope::DST,
+        },
+        1,
+        0,
+    )?;
+    let ours_drop = same_packet(&mut ours, &to_c2, DROP).context("ours, drop")?;
+    let ours_known_with_rule =
+        same_packet(&mut ours, &known, PASS).context("ours, known flow with a rule")?;
+
+    let method_same = format!(
+        "BPF_PROG_TEST_RUN, one 64-byte TCP frame repeated {REPEAT} times per trial, median \
+         of {TRIALS} trials of the kernel's per-run time"
+    );
+    report.figures.push(Figure::new(
+        "xdp",
+        "harness floor: empty XDP_PASS",
+        "ns",
+        floor,
+        "itself",
+        floor,
+        None,
+        &method_same,
+    ));
+
+    // xdp-filter pins its stats map by name; give it a bpffs of its own.
+    let bpffs = crate::netns::BpfMount::new(&format!("{}bench", crate::netns::unique_prefix()))?;
+    match EbpfLoader::new()
+        .default_map_pin_directory(bpffs.path())
+        .load_file(xdp_filter)
+    {
+        Ok(mut filt) => {
+            let (name, prog) = first_xdp(&mut filt)?;
+            let filt_pass =
+                same_packet(&mut Foreign(prog), &known, PASS).context("xdp-filter, pass")?;
+            let mut ipv4: PerCpuHashMap<_, u32, u64> = PerCpuHashMap::try_from(
+                filt.map_mut("filter_ipv4")
+                    .context("xdp-filter has no filter_ipv4 map")?,
+            )?;
+            let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+            let flags = PerCpuValues::try_from(vec![XDPFILT_MAP_FLAG_DST; cpus])?;
+            ipv4.insert(u32::from(Ipv4Addr::from(C2)).to_be(), flags, 0)?;
+            let prog: &mut Xdp = filt.program_mut(&name).context("program")?.try_into()?;
+            let filt_drop =
+                same_packet(&mut Foreign(prog), &to_c2, DROP).context("xdp-filter, drop")?;
+            report.figures.push(Figure::new(
+                "xdp",
+                "known-flow packet (ours, no rules)",
+                "ns",
+                ours_known,
+                "xdp-filter, all features",
+                filt_pass,
+                Some(Target::AtMost(1.0)),
+                &method_same,
+            ));
+            report.figures.push(Figure::new(
+                "xdp",
+                "known-flow packet (ours, a block rule loaded)",
+                "ns",
+                ours_known_with_rule,
+                "xdp-filter, all features",
+                filt_pass,
+                None,
+                &method_same,
+            ));
+            report.figures.push(Figure::new(
+                "xdp",
+                "block-rule drop (ours, IP block)",
+                "ns",
+                ours_drop,
+                "xdp-filter drop, all features",
+                filt_drop,
+                Some(Target::AtMost(0.5)),
+                &method_same,
+            ));
+        }
+        Err(err) => report.notes.push(format!(
+            "xdp-filter ({}) could not be loaded, so its figures are missing: {err}",
+            xdp_filter.display()
+        )),
+    }
+
+    // Every packet a new flow: ours (with its flow-opened event) against a plain LRU insert.
+    let packets: Vec<Vec<u8>> = (0..NEW_FLOWS)
+        .map(|i| {
+            let src = [10, 78, (i >> 8) as u8, i as u8];
+            frame(src, 1024 + (i % 60000) as u16, SERVER, 80, 0x02)
+        })
+        .collect();
+    let lru = distinct_packets(
+        &mut Foreign(program(&mut base, "bench_lru_insert")?),
+        &packets,
+        || {},
+    )?;
+    let mut fresh = Datapath::load(&LoadOptions::default())?;
+    let mut ring = fresh.events()?;
+    let ours_new = distinct_packets(&mut fresh, &packets, || while ring.next().is_some() {})?;
+    let floor_distinct = distinct_packets(
+        &mut Foreign(program(&mut base, "bench_pass")?),
+        &packets[..5000],
+        || {},
+    )?;
+    let method_distinct = format!(
+        "BPF_PROG_TEST_RUN, {NEW_FLOWS} distinct 64-byte TCP SYNs each run once, median of \
+         the kernel's per-run times; the event ring is drained every 1000 packets"
+    );
+    report.figures.push(Figure::new(
+        "xdp",
+        "every packet a new flow, with its event (ours)",
+        "ns",
+        ours_new,
+        "plain parse + LRU insert",
+        lru,
+        Some(Target::AtMost(1.15)),
+        &method_distinct,
+    ));
+    report.figures.push(Figure::new(
+        "xdp",
+        "harness floor, single runs",
+        "ns",
+        floor_distinct,
+        "itself",
+        floor_distinct,
+        None,
+        &method_distinct,
+    ));
+    Ok(())
+}

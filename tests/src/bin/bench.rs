@@ -1,0 +1,48 @@
+//! `bench`: the benchmarks behind `cargo xtask bench`. Needs root.
+//!
+//! Usage: `bench <baselines.o> <out dir>`; `XDP_FILTER_OBJ` overrides the xdp-filter object.
+
+use std::{io::Write as _, path::PathBuf, process::ExitCode};
+
+use sensor_tests::bench::{report::Report, veth_pps, xdp};
+
+const XDP_FILTER_OBJ: &str = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(baselines), Some(out)) = (args.next(), args.next()) else {
+        let _ = writeln!(std::io::stderr(), "usage: bench <baselines.o> <out dir>");
+        return ExitCode::FAILURE;
+    };
+    let (baselines, out) = (PathBuf::from(baselines), PathBuf::from(out));
+    let xdp_filter = std::env::var_os("XDP_FILTER_OBJ")
+        .map_or_else(|| PathBuf::from(XDP_FILTER_OBJ), PathBuf::from);
+    let mut report = Report {
+        generated: chrono::Utc::now().to_rfc3339(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        cpus: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        ..Report::default()
+    };
+    if let Err(err) = xdp::run(&mut report, &baselines, &xdp_filter) {
+        report.notes.push(format!("XDP figures failed: {err:#}"));
+    }
+    if let Err(err) = veth_pps::run(&mut report, &baselines) {
+        report.notes.push(format!("veth figure failed: {err:#}"));
+    }
+    if let Err(err) = report.write(&out) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: failed to write the report: {err}"
+        );
+        return ExitCode::FAILURE;
+    }
+    let _ = write!(std::io::stdout(), "{}", report.markdown());
+    if report.notes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
