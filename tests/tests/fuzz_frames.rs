@@ -209,8 +209,8 @@ fn r4_a_million_random_and_mutated_frames_never_abort() {
         }
     }
     let counters = dp.counters().unwrap();
-    let seen = counters.get(Counter::Packets).unwrap() - before_packets;
-    assert_eq!(seen, frames, "every frame counted once");
+    let counted = counters.get(Counter::Packets).unwrap() - before_packets;
+    assert_eq!(counted, frames, "every frame counted once");
     assert_eq!(counters.get(Counter::VerdictPass).unwrap(), passed);
     assert_eq!(counters.get(Counter::VerdictDrop).unwrap(), dropped);
     assert_eq!(passed + dropped, frames);
