@@ -12,10 +12,9 @@ use core::ffi::c_void;
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::bpf_xdp_load_bytes,
-    programs::XdpContext,
 };
 use sensor_common::{
-    Counter, EVENTS_BYTES, FlowKey,
+    Counter, EVENTS_BYTES, FlowKey, RuleValue,
     event::{
         ArpEvent, DHCP_SNIPPET_LEN, DhcpEvent, EventHeader, EventKind, FlowEvent,
         PAYLOAD_SNIPPET_LEN, PayloadEvent, RuleHitEvent,
@@ -23,8 +22,9 @@ use sensor_common::{
 };
 
 use crate::{
-    maps::{self, EVENTS},
+    maps::EVENTS,
     parse::{Arp, Packet},
+    run::Run,
 };
 
 /// The submit flag: no wakeup until the ring is half full.
@@ -38,12 +38,12 @@ fn submit_flags() -> u64 {
 }
 
 #[inline(always)]
-fn header(ctx: &XdpContext, kind: EventKind, now: u64) -> EventHeader {
+fn header(run: &Run, kind: EventKind) -> EventHeader {
     EventHeader {
         kind: kind as u8,
         _pad: [0; 3],
-        ifindex: ctx.ingress_ifindex() as u32,
-        ts_ns: now,
+        ifindex: run.ctx.ingress_ifindex() as u32,
+        ts_ns: run.now,
     }
 }
 
@@ -66,30 +66,30 @@ fn copy_len(len: u32, max: u32) -> Option<u32> {
 
 /// A flow opened or ended.
 #[inline(always)]
-pub fn flow(ctx: &XdpContext, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8, now: u64) {
+pub fn flow(run: &Run, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8) {
     let Some(mut entry) = EVENTS.reserve::<FlowEvent>(0) else {
-        maps::count(Counter::EventsDropped, 1);
+        run.tally.add(Counter::EventsDropped, 1);
         return;
     };
     entry.write(FlowEvent {
-        header: header(ctx, kind, now),
+        header: header(run, kind),
         key: *key,
         initiator,
         tcp_flags: flags,
         _pad: [0; 2],
     });
     entry.submit(submit_flags());
-    maps::count(Counter::EventsSent, 1);
+    run.tally.add(Counter::EventsSent, 1);
 }
 
 /// The first payload bytes of one direction.
 #[inline(always)]
-pub fn payload(ctx: &XdpContext, key: &FlowKey, direction: u8, packet: &Packet, now: u64) {
+pub fn payload(run: &Run, key: &FlowKey, direction: u8, packet: &Packet) {
     let Some(len) = copy_len(packet.payload_len, PAYLOAD_SNIPPET_LEN as u32) else {
         return;
     };
     let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
-        maps::count(Counter::EventsDropped, 1);
+        run.tally.add(Counter::EventsDropped, 1);
         return;
     };
     let event = entry.as_mut_ptr();
@@ -98,13 +98,13 @@ pub fn payload(ctx: &XdpContext, key: &FlowKey, direction: u8, packet: &Packet, 
     // the helper copies at most `len` <= PAYLOAD_SNIPPET_LEN bytes, checked by the kernel
     // against the packet's bounds.
     let copied = unsafe {
-        (*event).header = header(ctx, EventKind::Payload, now);
+        (*event).header = header(run, EventKind::Payload);
         (*event).key = *key;
         (*event).direction = direction;
         (*event)._pad = 0;
         (*event).len = len as u16;
         bpf_xdp_load_bytes(
-            ctx.ctx,
+            run.ctx.ctx,
             packet.payload_offset,
             (*event).data.as_mut_ptr().cast::<c_void>(),
             len,
@@ -115,18 +115,18 @@ pub fn payload(ctx: &XdpContext, key: &FlowKey, direction: u8, packet: &Packet, 
         return;
     }
     entry.submit(submit_flags());
-    maps::count(Counter::EventsSent, 1);
+    run.tally.add(Counter::EventsSent, 1);
 }
 
 /// An ARP packet.
 #[inline(always)]
-pub fn arp(ctx: &XdpContext, arp: &Arp, now: u64) {
+pub fn arp(run: &Run, arp: &Arp) {
     let Some(mut entry) = EVENTS.reserve::<ArpEvent>(0) else {
-        maps::count(Counter::EventsDropped, 1);
+        run.tally.add(Counter::EventsDropped, 1);
         return;
     };
     entry.write(ArpEvent {
-        header: header(ctx, EventKind::Arp, now),
+        header: header(run, EventKind::Arp),
         vlan: arp.vlan,
         op: arp.op,
         sender_mac: arp.sender_mac,
@@ -136,29 +136,29 @@ pub fn arp(ctx: &XdpContext, arp: &Arp, now: u64) {
         _pad: [0; 6],
     });
     entry.submit(submit_flags());
-    maps::count(Counter::EventsSent, 1);
+    run.tally.add(Counter::EventsSent, 1);
 }
 
 /// A DHCP message (UDP 67/68), from its `op` byte, up to [`DHCP_SNIPPET_LEN`] bytes.
 #[inline(always)]
-pub fn dhcp(ctx: &XdpContext, packet: &Packet, now: u64) {
+pub fn dhcp(run: &Run, packet: &Packet) {
     let Some(len) = copy_len(packet.payload_len, DHCP_SNIPPET_LEN as u32) else {
         return;
     };
     let Some(mut entry) = EVENTS.reserve::<DhcpEvent>(0) else {
-        maps::count(Counter::EventsDropped, 1);
+        run.tally.add(Counter::EventsDropped, 1);
         return;
     };
     let event = entry.as_mut_ptr();
     // SAFETY: as in `payload`.
     let copied = unsafe {
-        (*event).header = header(ctx, EventKind::Dhcp, now);
+        (*event).header = header(run, EventKind::Dhcp);
         (*event).src_mac = packet.src_mac;
         (*event).len = len as u16;
         (*event).vlan = packet.vlan;
         (*event)._pad = [0; 4];
         bpf_xdp_load_bytes(
-            ctx.ctx,
+            run.ctx.ctx,
             packet.payload_offset,
             (*event).data.as_mut_ptr().cast::<c_void>(),
             len,
@@ -169,39 +169,26 @@ pub fn dhcp(ctx: &XdpContext, packet: &Packet, now: u64) {
         return;
     }
     entry.submit(submit_flags());
-    maps::count(Counter::EventsSent, 1);
+    run.tally.add(Counter::EventsSent, 1);
 }
 
 /// A rule dropped a packet.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the event's fields, gathered by the caller"
-)]
-pub fn rule_hit(
-    ctx: &XdpContext,
-    key: &FlowKey,
-    direction: u8,
-    kind: u8,
-    matched: Counter,
-    action_id: u64,
-    hits: u64,
-    now: u64,
-) {
+pub fn rule_hit(run: &Run, key: &FlowKey, direction: u8, matched: Counter, rule: &RuleValue) {
     let Some(mut entry) = EVENTS.reserve::<RuleHitEvent>(0) else {
-        maps::count(Counter::EventsDropped, 1);
+        run.tally.add(Counter::EventsDropped, 1);
         return;
     };
     entry.write(RuleHitEvent {
-        header: header(ctx, EventKind::RuleHit, now),
+        header: header(run, EventKind::RuleHit),
         key: *key,
         direction,
-        kind,
+        kind: rule.kind,
         matched: matched.slot() as u8,
         _pad: 0,
-        action_id,
-        hits,
+        action_id: rule.action_id,
+        hits: rule.hits,
     });
     entry.submit(submit_flags());
-    maps::count(Counter::EventsSent, 1);
+    run.tally.add(Counter::EventsSent, 1);
 }

@@ -9,39 +9,31 @@
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
-use aya_ebpf::{bindings::BPF_NOEXIST, programs::XdpContext};
+use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
-    Config, Counter, Direction, FlowKey, FlowStats,
-    config::flags,
+    Counter, Direction, FlowKey, FlowStats,
     event::EventKind,
     flow::{event_flags, tcp_flags},
 };
 
 use crate::{
     events,
-    maps::{self, FLOWS, RATE},
+    maps::{FLOWS, RATE},
     parse::{Packet, proto},
+    run::Run,
 };
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// Accounts a packet of `len` bytes to its flow.
 #[inline(always)]
-pub fn account(
-    ctx: &XdpContext,
-    packet: &Packet,
-    key: &FlowKey,
-    dir: Direction,
-    len: u64,
-    now: u64,
-    config: &Config,
-) {
-    let events_on = config.flags & flags::EVENTS != 0;
-    if update(ctx, packet, key, dir, len, now, events_on) {
+pub fn account(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) {
+    let now = run.now;
+    if update(run, packet, key, dir, len) {
         return;
     }
-    if !admit(now, config.new_flows_per_sec) {
-        maps::count(Counter::FlowThrottled, 1);
+    if !admit(now, run.config.new_flows_per_sec) {
+        run.tally.add(Counter::FlowThrottled, 1);
         return;
     }
     let i = dir.index() & 1;
@@ -55,31 +47,24 @@ pub fn account(
     stats.packets[i] = 1;
     stats.bytes[i] = len;
     stats.tcp_flags[i] = packet.tcp_flags;
-    let send_payload = events_on && packet.payload_len > 0;
+    let send_payload = run.events_on() && packet.payload_len > 0;
     if send_payload {
         stats.event_flags = payload_bit(dir);
     }
     match FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)) {
         Ok(()) => {
-            maps::count(Counter::FlowNew, 1);
-            if events_on {
-                events::flow(
-                    ctx,
-                    EventKind::FlowOpened,
-                    key,
-                    initiator,
-                    packet.tcp_flags,
-                    now,
-                );
+            run.tally.add(Counter::FlowNew, 1);
+            if run.events_on() {
+                events::flow(run, EventKind::FlowOpened, key, initiator, packet.tcp_flags);
             }
             if send_payload {
-                events::payload(ctx, key, dir as u8, packet, now);
+                events::payload(run, key, dir as u8, packet);
             }
         }
         Err(_) => {
             // Most likely another CPU inserted the flow first: add to its entry.
-            if !update(ctx, packet, key, dir, len, now, events_on) {
-                maps::count(Counter::FlowInsertFailed, 1);
+            if !update(run, packet, key, dir, len) {
+                run.tally.add(Counter::FlowInsertFailed, 1);
             }
         }
     }
@@ -87,15 +72,8 @@ pub fn account(
 
 /// Adds the packet to an existing entry; returns `false` if there is none.
 #[inline(always)]
-fn update(
-    ctx: &XdpContext,
-    packet: &Packet,
-    key: &FlowKey,
-    dir: Direction,
-    len: u64,
-    now: u64,
-    events_on: bool,
-) -> bool {
+fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> bool {
+    let now = run.now;
     let Some(stats) = FLOWS.get_ptr_mut(key) else {
         return false;
     };
@@ -111,27 +89,20 @@ fn update(
         if seen | flags != seen {
             (*stats).tcp_flags[i] = seen | flags;
         }
-        if !events_on {
+        if !run.events_on() {
             return true;
         }
         let done = (*stats).event_flags;
         let bit = payload_bit(dir);
         if packet.payload_len > 0 && done & bit == 0 {
             (*stats).event_flags = done | bit;
-            events::payload(ctx, key, dir as u8, packet, now);
+            events::payload(run, key, dir as u8, packet);
         }
         if packet.proto == proto::TCP && (*stats).event_flags & event_flags::ENDED == 0 {
             let fin_both = (*stats).tcp_flags[0] & (*stats).tcp_flags[1] & tcp_flags::FIN != 0;
             if flags & tcp_flags::RST != 0 || fin_both {
                 (*stats).event_flags |= event_flags::ENDED;
-                events::flow(
-                    ctx,
-                    EventKind::FlowEnded,
-                    key,
-                    (*stats).initiator,
-                    flags,
-                    now,
-                );
+                events::flow(run, EventKind::FlowEnded, key, (*stats).initiator, flags);
             }
         }
     }

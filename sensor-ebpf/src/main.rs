@@ -12,6 +12,7 @@
 //! - `flows`: the flow table update and the new-flow rate guard.
 //! - `events`: the ring buffer.
 //! - `maps`: every map and the helpers that read them.
+//! - `run`: what one run of the program carries around (context, counters, clock, settings).
 #![no_std]
 #![no_main]
 // The BPF target has no compare-and-swap, so the atomic add the flow table and the rule hit
@@ -24,11 +25,12 @@ mod flows;
 mod maps;
 mod parse;
 mod rules;
+mod run;
 
-use aya_ebpf::{
-    bindings::xdp_action, helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext,
-};
-use sensor_common::{Counter, FlowKey, config::flags};
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use maps::Tally;
+use run::Run;
+use sensor_common::{Counter, FlowKey};
 
 /// Entry point: one exit that records the verdict.
 #[xdp]
@@ -37,13 +39,16 @@ use sensor_common::{Counter, FlowKey, config::flags};
     reason = "the #[xdp] macro hands over the context by value"
 )]
 pub fn sensor(ctx: XdpContext) -> u32 {
+    let Some(tally) = Tally::get() else {
+        return xdp_action::XDP_PASS;
+    };
     let len = (ctx.data_end() - ctx.data()) as u64;
-    maps::count(Counter::Packets, 1);
-    maps::count(Counter::Bytes, len);
-    let verdict = match try_sensor(&ctx, len) {
+    tally.add(Counter::Packets, 1);
+    tally.add(Counter::Bytes, len);
+    let verdict = match try_sensor(&ctx, tally, len) {
         Ok(verdict) => verdict,
         Err(reason) => {
-            maps::count(reason, 1);
+            tally.add(reason, 1);
             xdp_action::XDP_PASS
         }
     };
@@ -52,25 +57,23 @@ pub fn sensor(ctx: XdpContext) -> u32 {
     } else {
         Counter::VerdictPass
     };
-    maps::count(recorded, 1);
+    tally.add(recorded, 1);
     verdict
 }
 
 /// Parses, checks the rules and accounts the packet. `Err` carries the reason a packet was
 /// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
-fn try_sensor(ctx: &XdpContext, len: u64) -> Result<u32, Counter> {
+fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> {
     let mut cursor = parse::Cursor::new(ctx);
-    let parsed = parse::packet(&mut cursor)?;
-    // SAFETY: the helper takes no arguments and only reads the clock.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let config = maps::config();
+    let parsed = parse::packet(&mut cursor, &tally)?;
+    let run = Run::new(ctx, tally);
     let packet = match parsed {
         parse::Parsed::Ip(packet) => packet,
         parse::Parsed::Arp(arp) => {
-            maps::count(Counter::Arp, 1);
-            if config.flags & flags::EVENTS != 0 {
-                events::arp(ctx, &arp, now);
+            tally.add(Counter::Arp, 1);
+            if run.events_on() {
+                events::arp(&run, &arp);
             }
             return Ok(xdp_action::XDP_PASS);
         }
@@ -83,14 +86,14 @@ fn try_sensor(ctx: &XdpContext, len: u64) -> Result<u32, Counter> {
         packet.proto,
         packet.vlan,
     );
-    if config.active_rules != 0 && rules::drop_packet(ctx, &packet, &key, dir, now, &config) {
+    if run.config.active_rules != 0 && rules::drop_packet(&run, &packet, &key, dir) {
         return Ok(xdp_action::XDP_DROP);
     }
-    flows::account(ctx, &packet, &key, dir, len, now, &config);
+    flows::account(&run, &packet, &key, dir, len);
     if is_dhcp(&packet) {
-        maps::count(Counter::Dhcp, 1);
-        if config.flags & flags::EVENTS != 0 {
-            events::dhcp(ctx, &packet, now);
+        tally.add(Counter::Dhcp, 1);
+        if run.events_on() {
+            events::dhcp(&run, &packet);
         }
     }
     Ok(xdp_action::XDP_PASS)

@@ -21,9 +21,11 @@ use sensor_common::{
 pub static FLOWS: LruHashMap<FlowKey, FlowStats> =
     LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
 
-/// Per-reason counters, one slot per [`Counter`]. Per-CPU, so increments need no atomics.
+/// Per-reason counters: one entry per CPU holding a slot per [`Counter`]. Per-CPU, so
+/// increments need no atomics; one entry, so a packet looks its counters up once.
 #[map]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+pub static COUNTERS: PerCpuArray<[u64; COUNTER_SLOTS as usize]> =
+    PerCpuArray::with_max_entries(1, 0);
 
 /// Settings from the agent.
 #[map]
@@ -78,13 +80,27 @@ pub static BLOCK_CIDR: LpmTrie<[u8; 16], RuleValue> = LpmTrie::with_max_entries(
 pub static SUSPEND: HashMap<EndpointKey, RuleValue> =
     HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
 
-/// Adds `n` to a counter slot.
-#[inline(always)]
-pub fn count(counter: Counter, n: u64) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter.slot()) {
-        // SAFETY: the slot belongs to this CPU, and XDP programs are not preempted by
+/// This CPU's counters, looked up once per packet and handed to whatever counts.
+#[derive(Clone, Copy)]
+pub struct Tally {
+    slots: *mut [u64; COUNTER_SLOTS as usize],
+}
+
+impl Tally {
+    /// This CPU's counters (`None` only if the map is broken).
+    #[inline(always)]
+    pub fn get() -> Option<Self> {
+        COUNTERS.get_ptr_mut(0).map(|slots| Self { slots })
+    }
+
+    /// Adds `n` to a counter.
+    #[inline(always)]
+    pub fn add(&self, counter: Counter, n: u64) {
+        // SAFETY: the entry belongs to this CPU, and XDP programs are not preempted by
         // another run of themselves on the same CPU.
-        unsafe { *slot += n };
+        if let Some(slot) = unsafe { (*self.slots).get_mut(counter.slot() as usize) } {
+            *slot += n;
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use network_types::{
 };
 use sensor_common::Counter;
 
-use crate::maps;
+use crate::maps::Tally;
 
 /// VLAN tags followed: one 802.1Q tag, or an 802.1ad outer and 802.1Q inner (`QinQ`).
 pub const VLAN_MAX_DEPTH: usize = 2;
@@ -174,7 +174,7 @@ struct ArpBody {
 
 /// Walks the headers of the packet under `cursor`.
 #[inline(always)]
-pub fn packet(cursor: &mut Cursor) -> Result<Parsed, Counter> {
+pub fn packet(cursor: &mut Cursor, tally: &Tally) -> Result<Parsed, Counter> {
     let eth = cursor.read::<EthHdr>().ok_or(Counter::TruncatedEthernet)?;
     // SAFETY: `read` checked that the header lies within the packet.
     let (dst_mac, src_mac, mut ether_type) = unsafe {
@@ -198,7 +198,7 @@ pub fn packet(cursor: &mut Cursor) -> Result<Parsed, Counter> {
         tagged = true;
     }
     if tagged {
-        maps::count(Counter::Vlan, 1);
+        tally.add(Counter::Vlan, 1);
     }
     if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
         return Err(Counter::VlanTooDeep);
@@ -218,18 +218,18 @@ pub fn packet(cursor: &mut Cursor) -> Result<Parsed, Counter> {
         payload_len: 0,
     };
     let (has_ports, ip_end) = match ether_type {
-        ETH_P_IPV4 => ipv4(cursor, &mut packet)?,
-        ETH_P_IPV6 => ipv6(cursor, &mut packet)?,
+        ETH_P_IPV4 => ipv4(cursor, &mut packet, tally)?,
+        ETH_P_IPV6 => ipv6(cursor, &mut packet, tally)?,
         ETH_P_ARP => return arp(cursor, vlan),
         _ => return Err(Counter::NonIp),
     };
     if has_ports {
-        transport(cursor, &mut packet, ip_end)?;
+        transport(cursor, &mut packet, ip_end, tally)?;
     } else if !matches!(
         packet.proto,
         proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6
     ) {
-        maps::count(Counter::OtherProtocol, 1);
+        tally.add(Counter::OtherProtocol, 1);
     }
     Ok(Parsed::Ip(packet))
 }
@@ -259,7 +259,7 @@ fn arp(cursor: &mut Cursor, vlan: [u16; 2]) -> Result<Parsed, Counter> {
 /// Parses an IPv4 header and its options. Returns whether a transport header follows, and
 /// where the IP packet ends (its total length, which excludes Ethernet padding).
 #[inline(always)]
-fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Counter> {
+fn ipv4(cursor: &mut Cursor, packet: &mut Packet, tally: &Tally) -> Result<(bool, usize), Counter> {
     let start = cursor.pos;
     let ip = cursor.read::<Ipv4Hdr>().ok_or(Counter::TruncatedIpv4)?;
     // SAFETY: `read` checked that the fixed header lies within the packet.
@@ -278,7 +278,7 @@ fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
         return Err(Counter::BadIpv4Header);
     }
     cursor.seek(start, ihl * 4).ok_or(Counter::TruncatedIpv4)?;
-    maps::count(Counter::Ipv4, 1);
+    tally.add(Counter::Ipv4, 1);
     packet.src[10] = 0xff;
     packet.src[11] = 0xff;
     packet.src[12..].copy_from_slice(&src);
@@ -290,7 +290,7 @@ fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
     let fragment_offset = u16::from_be_bytes(frags) & 0x1fff;
     if fragment_offset != 0 {
         // The ports are in the first fragment only; what follows here is payload.
-        maps::count(Counter::Ipv4Fragment, 1);
+        tally.add(Counter::Ipv4Fragment, 1);
         return Ok((false, ip_end));
     }
     Ok((is_transport(proto), ip_end))
@@ -299,7 +299,7 @@ fn ipv4(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
 /// Parses an IPv6 header and walks its extension headers. Returns whether a transport
 /// header follows, and where the IP packet ends.
 #[inline(always)]
-fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Counter> {
+fn ipv6(cursor: &mut Cursor, packet: &mut Packet, tally: &Tally) -> Result<(bool, usize), Counter> {
     let ip = cursor.read::<Ipv6Hdr>().ok_or(Counter::TruncatedIpv6)?;
     // SAFETY: `read` checked that the header lies within the packet.
     let (payload_len, mut next, src, dst) = unsafe {
@@ -310,7 +310,7 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
             (*ip).dst_addr,
         )
     };
-    maps::count(Counter::Ipv6, 1);
+    tally.add(Counter::Ipv6, 1);
     packet.src = src;
     packet.dst = dst;
     let ip_end = cursor.pos + usize::from(u16::from_be_bytes(payload_len));
@@ -344,8 +344,8 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
                 let h = unsafe { *hdr };
                 next = h[0];
                 if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
-                    maps::count(Counter::Ipv6ExtensionHeader, 1);
-                    maps::count(Counter::Ipv6Fragment, 1);
+                    tally.add(Counter::Ipv6ExtensionHeader, 1);
+                    tally.add(Counter::Ipv6Fragment, 1);
                     packet.proto = next;
                     return Ok((false, ip_end));
                 }
@@ -353,7 +353,7 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
             }
             _ => {
                 if walked {
-                    maps::count(Counter::Ipv6ExtensionHeader, 1);
+                    tally.add(Counter::Ipv6ExtensionHeader, 1);
                 }
                 packet.proto = next;
                 return Ok((is_transport(next), ip_end));
@@ -365,7 +365,7 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
             .ok_or(Counter::TruncatedIpv6Extension)?;
     }
     // Still an extension header after the last one followed.
-    maps::count(Counter::Ipv6ExtensionHeader, 1);
+    tally.add(Counter::Ipv6ExtensionHeader, 1);
     packet.proto = next;
     if matches!(
         next,
@@ -376,7 +376,7 @@ fn ipv6(cursor: &mut Cursor, packet: &mut Packet) -> Result<(bool, usize), Count
             | proto::AH
             | proto::FRAGMENT
     ) {
-        maps::count(Counter::Ipv6ExtensionChainTooLong, 1);
+        tally.add(Counter::Ipv6ExtensionChainTooLong, 1);
         return Ok((false, ip_end));
     }
     Ok((is_transport(next), ip_end))
@@ -389,7 +389,12 @@ fn is_transport(proto: u8) -> bool {
 
 /// Reads the ports (and TCP flags) of a TCP, UDP or ICMP header, and locates the payload.
 #[inline(always)]
-fn transport(cursor: &mut Cursor, packet: &mut Packet, ip_end: usize) -> Result<(), Counter> {
+fn transport(
+    cursor: &mut Cursor,
+    packet: &mut Packet,
+    ip_end: usize,
+    tally: &Tally,
+) -> Result<(), Counter> {
     let l4_start = cursor.pos;
     match packet.proto {
         proto::TCP => {
@@ -414,7 +419,7 @@ fn transport(cursor: &mut Cursor, packet: &mut Packet, ip_end: usize) -> Result<
             cursor
                 .seek(l4_start, usize::from(doff) * 4)
                 .ok_or(Counter::BadTcpHeader)?;
-            maps::count(Counter::Tcp, 1);
+            tally.add(Counter::Tcp, 1);
         }
         proto::UDP => {
             let udp = cursor.read::<UdpHdr>().ok_or(Counter::TruncatedL4)?;
@@ -422,12 +427,12 @@ fn transport(cursor: &mut Cursor, packet: &mut Packet, ip_end: usize) -> Result<
             let (src, dst) = unsafe { ((*udp).src, (*udp).dst) };
             packet.src_port = u16::from_be_bytes(src);
             packet.dst_port = u16::from_be_bytes(dst);
-            maps::count(Counter::Udp, 1);
+            tally.add(Counter::Udp, 1);
         }
         _ => {
             // ICMP and ICMPv6 share type, code and checksum; no ports.
             cursor.read::<[u8; 4]>().ok_or(Counter::TruncatedL4)?;
-            maps::count(Counter::Icmp, 1);
+            tally.add(Counter::Icmp, 1);
             return Ok(());
         }
     }

@@ -12,9 +12,8 @@
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
-use aya_ebpf::programs::XdpContext;
 use sensor_common::{
-    Config, Counter, Direction, EndpointKey, FlowKey, MacKey, RuleValue,
+    Counter, Direction, EndpointKey, FlowKey, MacKey, RuleValue,
     flow::tcp_flags,
     rule::{active, scope},
 };
@@ -26,6 +25,7 @@ use crate::{
         QUARANTINE_ALLOW, QUARANTINE_IP, QUARANTINE_MAC, SUSPEND,
     },
     parse::{Packet, proto},
+    run::Run,
 };
 
 /// A rule that matched, and the counter of its class.
@@ -36,44 +36,28 @@ struct Hit {
 
 /// Whether the packet must be dropped. Counts the drop, the rule's hit, and paces its event.
 #[inline(always)]
-pub fn drop_packet(
-    ctx: &XdpContext,
-    packet: &Packet,
-    key: &FlowKey,
-    dir: Direction,
-    now: u64,
-    config: &Config,
-) -> bool {
-    let active = config.active_rules;
-    let Some(hit) = find(packet, key, active, now) else {
+pub fn drop_packet(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction) -> bool {
+    let (now, active) = (run.now, run.config.active_rules);
+    let Some(hit) = find(run, packet, key, active) else {
         return false;
     };
     if active & active::NEVER_BLOCK != 0
         && (maps::lpm_lookup(&NEVER_BLOCK, &packet.src).is_some()
             || maps::lpm_lookup(&NEVER_BLOCK, &packet.dst).is_some())
     {
-        maps::count(Counter::NeverBlockPassed, 1);
+        run.tally.add(Counter::NeverBlockPassed, 1);
         return false;
     }
-    maps::count(hit.counter, 1);
+    run.tally.add(hit.counter, 1);
     // SAFETY: `hit.rule` points into a live map value; `hits` is an aligned u64 only
     // updated atomically. The other fields are read or stored whole.
     unsafe {
         let _previous =
             atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*hit.rule).hits, 1);
         let last = (*hit.rule).last_hit_ns;
-        if last == 0 || now.wrapping_sub(last) >= config.hit_event_interval_ns {
+        if last == 0 || now.wrapping_sub(last) >= run.config.hit_event_interval_ns {
             (*hit.rule).last_hit_ns = now;
-            events::rule_hit(
-                ctx,
-                key,
-                dir as u8,
-                (*hit.rule).kind,
-                hit.counter,
-                (*hit.rule).action_id,
-                (*hit.rule).hits,
-                now,
-            );
+            events::rule_hit(run, key, dir as u8, hit.counter, &*hit.rule);
         } else {
             (*hit.rule).last_hit_ns = now;
         }
@@ -82,9 +66,10 @@ pub fn drop_packet(
 }
 
 #[inline(always)]
-fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
+fn find(run: &Run, packet: &Packet, key: &FlowKey, active: u32) -> Option<Hit> {
+    let now = run.now;
     if active & active::QUARANTINE != 0
-        && let Some(hit) = quarantine(packet, now)
+        && let Some(hit) = quarantine(run, packet)
     {
         return Some(hit);
     }
@@ -146,7 +131,8 @@ fn find(packet: &Packet, key: &FlowKey, active: u32, now: u64) -> Option<Hit> {
 
 /// A quarantined device's traffic, unless the peer is on the allow list.
 #[inline(always)]
-fn quarantine(packet: &Packet, now: u64) -> Option<Hit> {
+fn quarantine(run: &Run, packet: &Packet) -> Option<Hit> {
+    let now = run.now;
     let src_mac = MacKey {
         mac: packet.src_mac,
         _pad: [0; 2],
@@ -169,7 +155,7 @@ fn quarantine(packet: &Packet, now: u64) -> Option<Hit> {
         return None;
     };
     if maps::lpm_lookup(&QUARANTINE_ALLOW, peer).is_some() {
-        maps::count(Counter::QuarantineAllowed, 1);
+        run.tally.add(Counter::QuarantineAllowed, 1);
         return None;
     }
     Some(Hit {

@@ -6,7 +6,9 @@ use std::{
 };
 
 use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
-use sensor_common::{CONFIG_MAP, COUNTERS_MAP, Config, Counter, FLOWS_MAP, FlowKey, FlowStats};
+use sensor_common::{
+    CONFIG_MAP, COUNTER_SLOTS, COUNTERS_MAP, Config, Counter, FLOWS_MAP, FlowKey, FlowStats,
+};
 
 /// Why a map could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +168,7 @@ impl<T: Borrow<MapData>> FlowTable<T> {
 
 /// The per-CPU counters (`COUNTERS`), owning their map or borrowing it.
 pub struct Counters<T = MapData> {
-    map: PerCpuArray<T, u64>,
+    map: PerCpuArray<T, [u64; COUNTER_SLOTS as usize]>,
 }
 
 impl Counters {
@@ -194,24 +196,37 @@ impl<'a> Counters<&'a MapData> {
 }
 
 impl<T: Borrow<MapData>> Counters<T> {
+    /// Every slot, summed over CPUs.
+    fn slots(&self) -> Result<Vec<u64>, MapsError> {
+        let per_cpu = self.map.get(&0, 0).map_err(|source| MapsError::Read {
+            name: COUNTERS_MAP,
+            source,
+        })?;
+        let mut sums = vec![0u64; COUNTER_SLOTS as usize];
+        for cpu in per_cpu.iter() {
+            for (sum, v) in sums.iter_mut().zip(cpu) {
+                *sum = sum.wrapping_add(*v);
+            }
+        }
+        Ok(sums)
+    }
+
     /// One counter, summed over CPUs.
     pub fn get(&self, counter: Counter) -> Result<u64, MapsError> {
-        let values = self
-            .map
-            .get(&counter.slot(), 0)
-            .map_err(|source| MapsError::Read {
-                name: COUNTERS_MAP,
-                source,
-            })?;
-        Ok(values.iter().sum())
+        Ok(self
+            .slots()?
+            .get(counter.slot() as usize)
+            .copied()
+            .unwrap_or(0))
     }
 
     /// Every counter, summed over CPUs, in slot order.
     pub fn all(&self) -> Result<Vec<(Counter, u64)>, MapsError> {
-        Counter::ALL
+        let slots = self.slots()?;
+        Ok(Counter::ALL
             .iter()
-            .map(|&c| Ok((c, self.get(c)?)))
-            .collect()
+            .map(|&c| (c, slots.get(c.slot() as usize).copied().unwrap_or(0)))
+            .collect())
     }
 }
 

@@ -15,6 +15,11 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let (baselines, out) = (PathBuf::from(baselines), PathBuf::from(out));
+    // One CPU for every figure, so baseline and ours see the same core and cache.
+    let mut cpu = nix::sched::CpuSet::new();
+    if cpu.set(0).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu);
+    }
     let xdp_filter = std::env::var_os("XDP_FILTER_OBJ")
         .map_or_else(|| PathBuf::from(XDP_FILTER_OBJ), PathBuf::from);
     let mut report = Report {

@@ -1,0 +1,39 @@
+//! What one run of the program carries from step to step.
+
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use sensor_common::{Config, config::flags};
+
+use crate::maps::{self, Tally};
+
+/// The packet's context, this CPU's counters, the time, and the agent's settings, gathered
+/// once per packet.
+pub struct Run<'a> {
+    /// The XDP context.
+    pub ctx: &'a XdpContext,
+    /// This CPU's counters.
+    pub tally: Tally,
+    /// Kernel `CLOCK_MONOTONIC` (coarse), ns.
+    pub now: u64,
+    /// The agent's settings.
+    pub config: Config,
+}
+
+impl<'a> Run<'a> {
+    /// Reads the clock and the settings.
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext, tally: Tally) -> Self {
+        Self {
+            ctx,
+            tally,
+            // SAFETY: the helper takes no arguments and only reads the clock.
+            now: unsafe { bpf_ktime_get_coarse_ns() },
+            config: maps::config(),
+        }
+    }
+
+    /// Whether events go to the ring buffer.
+    #[inline(always)]
+    pub fn events_on(&self) -> bool {
+        self.config.flags & flags::EVENTS != 0
+    }
+}
