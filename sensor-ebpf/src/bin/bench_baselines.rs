@@ -21,10 +21,6 @@ static BENCH_FLOWS: LruHashMap<FlowKey, FlowStats> =
 
 /// The harness floor.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the #[xdp] macro passes by value"
-)]
 pub fn bench_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
@@ -32,10 +28,6 @@ pub fn bench_pass(_ctx: XdpContext) -> u32 {
 /// The traffic generator for the veth figure: run with `BPF_PROG_TEST_RUN` in live-frames
 /// mode, every frame is transmitted out of the interface it is run on.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the #[xdp] macro passes by value"
-)]
 pub fn bench_tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
 }
