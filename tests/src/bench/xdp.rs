@@ -94,22 +94,6 @@ fn interleaved(cases: &mut [(&mut dyn Runner, &[u8], u32)]) -> anyhow::Result<Ve
     Ok(samples.iter_mut().map(|s| median(s)).collect())
 }
 
-/// Median ns per run over distinct packets, each run once.
-fn distinct_packets(
-    runner: &mut dyn Runner,
-    packets: &[Vec<u8>],
-    mut between: impl FnMut(),
-) -> anyhow::Result<f64> {
-    let mut samples = Vec::with_capacity(packets.len());
-    for (i, p) in packets.iter().enumerate() {
-        samples.push(runner.run(p, 1)?.1.as_nanos() as f64);
-        if i % 1000 == 999 {
-            between();
-        }
-    }
-    Ok(median(&mut samples))
-}
-
 fn load_program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut Xdp> {
     let prog: &mut Xdp = ebpf
         .program_mut(name)
@@ -278,22 +262,32 @@ pub fn run(report: &mut Report, baselines: &Path, xdp_filter: &Path) -> anyhow::
             frame(src, 1024 + (i % 60000) as u16, SERVER, 80, 0x02)
         })
         .collect();
-    let lru = distinct_packets(
-        &mut Foreign(program(&mut base, "bench_lru_insert")?),
-        &packets,
-        || {},
-    )?;
     let mut fresh = Datapath::load(&LoadOptions::default())?;
     let mut ring = fresh.events()?;
-    let ours_new = distinct_packets(&mut fresh, &packets, || while ring.next().is_some() {})?;
-    let floor_distinct = distinct_packets(
-        &mut Foreign(program(&mut base, "bench_pass")?),
-        &packets[..5000],
-        || {},
-    )?;
+    let (mut lru, mut ours_new, mut floor_distinct) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, p) in packets.iter().enumerate() {
+        let mut lru_prog = Foreign(program(&mut base, "bench_lru_insert")?);
+        let a = lru_prog.run(p, 1)?.1.as_nanos() as f64;
+        let b = fresh.run(p, 1)?.1.as_nanos() as f64;
+        lru.push(a);
+        ours_new.push(b);
+        if i % 10 == 0 {
+            let mut pass_prog = Foreign(program(&mut base, "bench_pass")?);
+            floor_distinct.push(pass_prog.run(p, 1)?.1.as_nanos() as f64);
+        }
+        if i % 1000 == 999 {
+            while ring.next().is_some() {}
+        }
+    }
+    let (lru, ours_new, floor_distinct) = (
+        median(&mut lru),
+        median(&mut ours_new),
+        median(&mut floor_distinct),
+    );
     let method_distinct = format!(
         "BPF_PROG_TEST_RUN, {NEW_FLOWS} distinct 64-byte TCP SYNs each run once, median of \
-         the kernel's per-run times; the event ring is drained every 1000 packets"
+         the kernel's per-run times, ours and the baseline alternating packet by packet; \
+         the event ring is drained every 1000 packets"
     );
     report.figures.push(Figure::new(
         "xdp",
