@@ -14,6 +14,8 @@ use crate::process::{banner, cargo, run as run_cmd, say};
 pub fn run() -> anyhow::Result<()> {
     banner("setup");
     crate::setup::setup()?;
+    // xdp-filter's objects (libxdp1) are the baseline of the XDP figures.
+    crate::setup::apt_ensure(&["xdp-tools"])?;
     banner("build the baseline XDP programs");
     let baselines =
         xtask::build_ebpf::build_bin(&xtask::build_ebpf::default_target_dir(), "bench-baselines")?;

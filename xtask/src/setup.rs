@@ -34,6 +34,24 @@ const TOOL_PACKAGES: [&str; 10] = [
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
 
+/// Installs `packages` that are missing (apt), saying what it installs.
+pub fn apt_ensure(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say(&format!("setup: installing {}", missing.join(" ")));
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Installs whatever is missing.
 pub fn setup() -> anyhow::Result<()> {
     let nightly = toolchain::detect().is_ok_and(|t| t.source == Source::RustupNightly);
