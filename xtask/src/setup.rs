@@ -64,23 +64,14 @@ pub fn setup() -> anyhow::Result<()> {
         wanted.extend(LLVM_PACKAGES);
     }
     wanted.extend(TOOL_PACKAGES);
-    let missing: Vec<&str> = wanted.into_iter().filter(|p| !dpkg_installed(p)).collect();
-    let mut changed = false;
-    if !missing.is_empty() {
-        if Command::new("apt-get").arg("--version").output().is_err() {
-            bail!(
-                "missing packages {missing:?}, and this is not a Debian machine (no apt-get): \
-                 install their equivalents by hand"
-            );
-        }
-        say(&format!("setup: installing {}", missing.join(" ")));
-        run(Command::new("apt-get").args(["update", "-q"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        changed = true;
+    let mut changed = wanted.iter().any(|p| !dpkg_installed(p));
+    if changed && Command::new("apt-get").arg("--version").output().is_err() {
+        bail!(
+            "missing some of {wanted:?}, and this is not a Debian machine (no apt-get): \
+             install their equivalents by hand"
+        );
     }
+    apt_ensure(&wanted)?;
     if !linker_ok {
         say(&format!(
             "setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes)"
