@@ -362,3 +362,33 @@ fn r4_restart_keeps_the_program_attached_and_the_rules_enforced() {
     assert!(!run.lab.pin_dir().join("FLOWS").exists(), "and unpinned");
     stop(listener);
 }
+
+#[test]
+fn r4_a_pin_with_another_layout_is_replaced_not_reused() {
+    if !env::require_root("r4_a_pin_with_another_layout_is_replaced_not_reused") {
+        return;
+    }
+    let scratch = env::Scratch::new("stalepin");
+    let lab = Lab::build().expect("build the lab");
+    let pin_dir = lab.pin_dir();
+    std::fs::create_dir_all(&pin_dir).unwrap();
+    // A FLOWS map as an older sensor might have left it: another value size.
+    let made = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(pin_dir.join("FLOWS"))
+        .args([
+            "type", "lru_hash", "key", "44", "value", "8", "entries", "16", "name", "FLOWS",
+        ])
+        .status()
+        .expect("run bpftool");
+    assert!(made.success(), "bpftool map create");
+    let agent = Running::agent(&lab, &scratch, "agent.log");
+    let log = agent.log_text();
+    assert!(
+        log.contains("another layout"),
+        "the stale pin is reported: {log}"
+    );
+    let flows = sensor_json(&["flows", "--json", "--pin-dir", &pin_dir.to_string_lossy()]);
+    assert!(flows.as_array().is_some(), "the new FLOWS map is readable");
+    drop(agent);
+}
