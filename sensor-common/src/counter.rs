@@ -93,11 +93,17 @@ pub enum Counter {
     QuarantineAllowed = 39,
     /// ARP packets too short for IPv4-over-Ethernet ARP.
     TruncatedArp = 40,
+    /// Packets counted in the per-CPU flow cache without touching the shared flow table.
+    FlowCacheHit = 41,
+    /// Write-backs of cached deltas to the flow table.
+    FlowCacheFlush = 42,
+    /// Write-backs that found the table entry evicted and inserted it again.
+    FlowCacheReinsert = 43,
 }
 
 impl Counter {
     /// Every counter, in slot order, for readers that list them.
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 44] = [
         Self::Packets,
         Self::Bytes,
         Self::VerdictPass,
@@ -139,6 +145,9 @@ impl Counter {
         Self::NeverBlockPassed,
         Self::QuarantineAllowed,
         Self::TruncatedArp,
+        Self::FlowCacheHit,
+        Self::FlowCacheFlush,
+        Self::FlowCacheReinsert,
     ];
 
     /// The counter's index in the counters array.
@@ -191,6 +200,9 @@ impl Counter {
             Self::NeverBlockPassed => "never_block_passed",
             Self::QuarantineAllowed => "quarantine_allowed",
             Self::TruncatedArp => "truncated_arp",
+            Self::FlowCacheHit => "flow_cache_hit",
+            Self::FlowCacheFlush => "flow_cache_flush",
+            Self::FlowCacheReinsert => "flow_cache_reinsert",
         }
     }
 }

@@ -129,6 +129,56 @@ pub mod event_flags {
 
 const _: () = assert!(size_of::<FlowStats>() == 56);
 
+/// One slot of the per-CPU flow cache (`FLOW_CACHE`), a write-back cache in front of the
+/// shared flow table.
+///
+/// A packet of the flow a slot holds, that brings nothing new (no first payload, no FIN or
+/// RST, no new TCP flag), is counted here with plain adds on this CPU's memory instead of
+/// a shared hash lookup and two atomic adds. The deltas are written back to the flow table
+/// at least every [`FLOW_CACHE_FLUSH_NS`], and when another flow takes the slot; readers add
+/// the pending deltas of every CPU's slots to the table's entries.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCacheSlot {
+    /// The flow the slot holds.
+    pub key: FlowKey,
+    /// 1 when the slot holds a flow.
+    pub valid: u8,
+    /// TCP flags the table already has for each [`Direction`].
+    pub tcp_flags: [u8; 2],
+    /// The table entry's `event_flags` when the slot was filled.
+    pub event_flags: u8,
+    /// Packets not yet written back, per [`Direction`].
+    pub packets: [u64; 2],
+    /// Bytes not yet written back, per [`Direction`].
+    pub bytes: [u64; 2],
+    /// Latest packet counted here, kernel monotonic ns.
+    pub last_seen_ns: u64,
+    /// When the deltas were last written back (or the slot filled), kernel monotonic ns.
+    pub flushed_ns: u64,
+}
+
+const _: () = assert!(size_of::<FlowCacheSlot>() == 96);
+
+/// Slots in each CPU's flow cache (a power of two: the slot is a masked hash).
+pub const FLOW_CACHE_SLOTS: u32 = 4096;
+/// Longest time deltas stay in a cache slot of a busy flow before they are written back.
+pub const FLOW_CACHE_FLUSH_NS: u64 = 1_000_000_000;
+
+impl FlowKey {
+    /// The flow cache slot of this key: a cheap mix of the addresses' last words and the
+    /// ports, masked to [`FLOW_CACHE_SLOTS`].
+    #[inline(always)]
+    pub fn cache_slot(&self) -> u32 {
+        let word = |a: &[u8; 16]| u32::from_ne_bytes([a[12], a[13], a[14], a[15]]);
+        let mut h = word(&self.addr_lo) ^ word(&self.addr_hi).rotate_left(16);
+        h ^= (u32::from(self.port_lo) << 16) | u32::from(self.port_hi);
+        h ^= u32::from(self.proto) << 8;
+        h = h.wrapping_mul(0x9e37_79b1);
+        (h >> 16) & (FLOW_CACHE_SLOTS - 1)
+    }
+}
+
 /// TCP flag bits as they appear in the header's flags byte.
 pub mod tcp_flags {
     /// No more data from sender.
@@ -152,6 +202,8 @@ mod pod {
     unsafe impl aya::Pod for super::FlowKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FlowStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FlowCacheSlot {}
 }
 
 #[cfg(test)]

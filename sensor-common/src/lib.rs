@@ -22,13 +22,15 @@ pub mod rule;
 
 pub use config::Config;
 pub use counter::Counter;
-pub use flow::{Direction, FlowKey, FlowStats};
+pub use flow::{Direction, FlowCacheSlot, FlowKey, FlowStats};
 pub use rule::{EndpointKey, MacKey, RuleKind, RuleValue};
 
 /// Name of the LRU hash map of flows (`FlowKey` → `FlowStats`).
 pub const FLOWS_MAP: &str = "FLOWS";
 /// Default number of entries in the flow table; the agent may set another before load.
 pub const FLOWS_MAX_ENTRIES: u32 = 262_144;
+/// Name of the per-CPU write-back flow cache ([`FlowCacheSlot`]s).
+pub const FLOW_CACHE_MAP: &str = "FLOW_CACHE";
 /// Name of the per-CPU array of counters, indexed by [`Counter`].
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Slots in the counters array. Larger than the number of counters in use so that new
@@ -67,8 +69,9 @@ pub const RULES_MAX_ENTRIES: u32 = 65_536;
 pub const LPM_MAX_ENTRIES: u32 = 16_384;
 
 /// Every map the agent pins, in the order it pins them; the last is the agent's "ready".
-pub const PINNED_MAPS: [&str; 14] = [
+pub const PINNED_MAPS: [&str; 15] = [
     FLOWS_MAP,
+    FLOW_CACHE_MAP,
     CONFIG_MAP,
     RATE_MAP,
     EVENTS_MAP,

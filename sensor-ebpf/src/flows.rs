@@ -17,7 +17,7 @@ use sensor_common::{
 };
 
 use crate::{
-    events,
+    events, flow_cache,
     maps::{FLOWS, RATE},
     parse::{Packet, proto},
     run::Run,
@@ -25,16 +25,41 @@ use crate::{
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
-/// Accounts a packet of `len` bytes to its flow.
+/// What the flow cache keeps of a table entry after a packet was added to it.
+pub struct Seen {
+    /// TCP flags per direction.
+    pub tcp_flags: [u8; 2],
+    /// The entry's one-off event bits.
+    pub event_flags: u8,
+}
+
+/// Accounts a packet of `len` bytes to its flow: in this CPU's flow cache when the packet
+/// brings nothing new, else in the shared table (and the cache slot then holds the flow).
 #[inline(always)]
 pub fn account(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) {
+    let slot = flow_cache::slot(key);
+    if let Some(slot) = slot {
+        if flow_cache::count(run, slot, packet, key, dir, len) {
+            return;
+        }
+        flow_cache::write_back(run, slot);
+    }
+    let seen = table(run, packet, key, dir, len);
+    if let (Some(slot), Some(seen)) = (slot, seen) {
+        flow_cache::fill(run, slot, key, &seen);
+    }
+}
+
+/// Adds the packet to the shared table, inserting the flow if it is new.
+#[inline(always)]
+fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> Option<Seen> {
     let now = run.now;
-    if update(run, packet, key, dir, len) {
-        return;
+    if let Some(seen) = update(run, packet, key, dir, len) {
+        return Some(seen);
     }
     if !admit(now, run.config.new_flows_per_sec) {
         run.tally.add(Counter::FlowThrottled, 1);
-        return;
+        return None;
     }
     let i = dir.index() & 1;
     let initiator = initiator(dir, packet.tcp_flags) as u8;
@@ -60,23 +85,27 @@ pub fn account(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u
             if send_payload {
                 events::payload(run, key, dir as u8, packet);
             }
+            Some(Seen {
+                tcp_flags: stats.tcp_flags,
+                event_flags: stats.event_flags,
+            })
         }
         Err(_) => {
             // Most likely another CPU inserted the flow first: add to its entry.
-            if !update(run, packet, key, dir, len) {
+            let seen = update(run, packet, key, dir, len);
+            if seen.is_none() {
                 run.tally.add(Counter::FlowInsertFailed, 1);
             }
+            seen
         }
     }
 }
 
-/// Adds the packet to an existing entry; returns `false` if there is none.
+/// Adds the packet to an existing entry; `None` if there is none.
 #[inline(always)]
-fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> bool {
+fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> Option<Seen> {
     let now = run.now;
-    let Some(stats) = FLOWS.get_ptr_mut(key) else {
-        return false;
-    };
+    let stats = FLOWS.get_ptr_mut(key)?;
     let i = dir.index() & 1;
     let flags = packet.tcp_flags;
     // SAFETY: the pointer is to a live map value; the counters are naturally aligned u64s
@@ -89,9 +118,31 @@ fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -
         if seen | flags != seen {
             (*stats).tcp_flags[i] = seen | flags;
         }
-        if !run.events_on() {
-            return true;
+        if run.events_on() {
+            events_of(run, packet, key, dir, stats);
         }
+        Some(Seen {
+            tcp_flags: (*stats).tcp_flags,
+            event_flags: (*stats).event_flags,
+        })
+    }
+}
+
+/// The first payload of a direction, and the end of a TCP flow.
+///
+/// # Safety
+/// `stats` must point to a live flow table value.
+#[inline(always)]
+unsafe fn events_of(
+    run: &Run,
+    packet: &Packet,
+    key: &FlowKey,
+    dir: Direction,
+    stats: *mut FlowStats,
+) {
+    let flags = packet.tcp_flags;
+    // SAFETY: guaranteed by the caller.
+    unsafe {
         let done = (*stats).event_flags;
         let bit = payload_bit(dir);
         if packet.payload_len > 0 && done & bit == 0 {
@@ -106,7 +157,6 @@ fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -
             }
         }
     }
-    true
 }
 
 /// The per-CPU new-flow rate guard: admits up to `per_sec` inserts per second (0: no cap).
@@ -132,8 +182,9 @@ fn admit(now: u64, per_sec: u32) -> bool {
     true
 }
 
+/// The event bit of the first payload in `dir`.
 #[inline(always)]
-fn payload_bit(dir: Direction) -> u8 {
+pub fn payload_bit(dir: Direction) -> u8 {
     match dir {
         Direction::LoToHi => event_flags::PAYLOAD_LO_TO_HI,
         Direction::HiToLo => event_flags::PAYLOAD_HI_TO_LO,
@@ -160,7 +211,7 @@ fn initiator(dir: Direction, flags: u8) -> Direction {
 /// # Safety
 /// `dst` must be valid for writes and 8-byte aligned.
 #[inline(always)]
-unsafe fn atomic_add(dst: *mut u64, n: u64) {
+pub unsafe fn atomic_add(dst: *mut u64, n: u64) {
     // SAFETY: guaranteed by the caller.
     let _previous = unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(dst, n) };
 }

@@ -10,6 +10,7 @@
 //! - `parse`: the bounds-checked cursor and the header walk.
 //! - `rules`: quarantine ▸ block ▸ suspend, with the never-block list over all of them.
 //! - `flows`: the flow table update and the new-flow rate guard.
+//! - `flow_cache`: the per-CPU write-back cache in front of the flow table.
 //! - `events`: the ring buffer.
 //! - `maps`: every map and the helpers that read them.
 //! - `run`: what one run of the program carries around (context, counters, clock, settings).
@@ -21,6 +22,7 @@
 #![expect(internal_features, reason = "core_intrinsics gives the BPF atomic add")]
 
 mod events;
+mod flow_cache;
 mod flows;
 mod maps;
 mod parse;

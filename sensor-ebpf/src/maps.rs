@@ -11,8 +11,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
 };
 use sensor_common::{
-    COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowKey,
-    FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
+    COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowCacheSlot,
+    FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
+    flow::FLOW_CACHE_SLOTS,
 };
 
 /// The flow table. LRU so that a full table evicts the flows idle the longest instead of
@@ -20,6 +21,11 @@ use sensor_common::{
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, FlowStats> =
     LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+
+/// Each CPU's write-back flow cache (see `flow_cache`).
+#[map]
+pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
+    PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
 
 /// Per-reason counters: one entry per CPU holding a slot per [`Counter`]. Per-CPU, so
 /// increments need no atomics; one entry, so a packet looks its counters up once.

@@ -313,7 +313,10 @@ impl Datapath {
 
     /// The flow table.
     pub fn flows(&self) -> Result<FlowTable<&MapData>, LoaderError> {
-        Ok(FlowTable::borrow(self.map(FLOWS_MAP)?)?)
+        Ok(FlowTable::borrow(
+            self.map(FLOWS_MAP)?,
+            self.map(sensor_common::FLOW_CACHE_MAP)?,
+        )?)
     }
 
     /// The counters.

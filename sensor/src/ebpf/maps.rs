@@ -7,7 +7,8 @@ use std::{
 
 use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
 use sensor_common::{
-    CONFIG_MAP, COUNTER_SLOTS, COUNTERS_MAP, Config, Counter, FLOWS_MAP, FlowKey, FlowStats,
+    CONFIG_MAP, COUNTER_SLOTS, COUNTERS_MAP, Config, Counter, FLOW_CACHE_MAP, FLOWS_MAP,
+    FlowCacheSlot, FlowKey, FlowStats,
 };
 
 /// Why a map could not be opened or read.
@@ -116,43 +117,47 @@ pub fn open_pinned(dir: &Path, name: &'static str) -> Result<Map, MapsError> {
     Map::from_map_data(data).map_err(open)
 }
 
-/// The flow table (`FLOWS`), owning its map or borrowing it from a loaded program.
-#[derive(Debug)]
+/// The flow table (`FLOWS`) and the per-CPU write-back cache in front of it
+/// (`FLOW_CACHE`), owning their maps or borrowing them from a loaded program.
 pub struct FlowTable<T = MapData> {
     map: HashMap<T, FlowKey, FlowStats>,
+    cache: PerCpuArray<T, FlowCacheSlot>,
 }
 
 impl FlowTable {
-    /// Opens the map pinned under `dir`.
+    /// Opens the maps pinned under `dir`.
     pub fn open_pinned(dir: &Path) -> Result<Self, MapsError> {
-        let map =
-            HashMap::try_from(open_pinned(dir, FLOWS_MAP)?).map_err(|source| MapsError::Read {
-                name: FLOWS_MAP,
-                source,
-            })?;
-        Ok(Self { map })
+        let read = |name| move |source| MapsError::Read { name, source };
+        Ok(Self {
+            map: HashMap::try_from(open_pinned(dir, FLOWS_MAP)?).map_err(read(FLOWS_MAP))?,
+            cache: PerCpuArray::try_from(open_pinned(dir, FLOW_CACHE_MAP)?)
+                .map_err(read(FLOW_CACHE_MAP))?,
+        })
     }
 }
 
 impl<'a> FlowTable<&'a MapData> {
-    /// Borrows the map of a loaded program.
-    pub fn borrow(map: &'a Map) -> Result<Self, MapsError> {
-        let map = HashMap::try_from(map).map_err(|source| MapsError::Read {
-            name: FLOWS_MAP,
-            source,
-        })?;
-        Ok(Self { map })
+    /// Borrows the maps of a loaded program.
+    pub fn borrow(map: &'a Map, cache: &'a Map) -> Result<Self, MapsError> {
+        let read = |name| move |source| MapsError::Read { name, source };
+        Ok(Self {
+            map: HashMap::try_from(map).map_err(read(FLOWS_MAP))?,
+            cache: PerCpuArray::try_from(cache).map_err(read(FLOW_CACHE_MAP))?,
+        })
     }
 }
 
 impl<T: Borrow<MapData>> FlowTable<T> {
-    /// Every flow in the table. Entries the kernel evicts while the table is walked are
-    /// skipped, not reported as errors.
+    /// Every flow, with the deltas still pending in each CPU's cache added. Entries the
+    /// kernel evicts while the table is walked are skipped, not reported as errors.
     pub fn entries(&self) -> Result<Vec<(FlowKey, FlowStats)>, MapsError> {
-        let mut out = Vec::new();
+        let mut flows: std::collections::HashMap<FlowKey, FlowStats> =
+            std::collections::HashMap::new();
         for item in &self.map {
             match item {
-                Ok(entry) => out.push(entry),
+                Ok((key, stats)) => {
+                    flows.insert(key, stats);
+                }
                 Err(MapError::KeyNotFound) => {}
                 Err(source) => {
                     return Err(MapsError::Read {
@@ -162,7 +167,28 @@ impl<T: Borrow<MapData>> FlowTable<T> {
                 }
             }
         }
-        Ok(out)
+        for item in self.cache.iter() {
+            let per_cpu = item.map_err(|source| MapsError::Read {
+                name: FLOW_CACHE_MAP,
+                source,
+            })?;
+            for slot in per_cpu.iter() {
+                if slot.valid == 0 || slot.packets == [0, 0] {
+                    continue;
+                }
+                let stats = flows.entry(slot.key).or_insert_with(|| FlowStats {
+                    first_seen_ns: slot.last_seen_ns,
+                    tcp_flags: slot.tcp_flags,
+                    ..FlowStats::default()
+                });
+                for i in 0..2 {
+                    stats.packets[i] += slot.packets[i];
+                    stats.bytes[i] += slot.bytes[i];
+                }
+                stats.last_seen_ns = stats.last_seen_ns.max(slot.last_seen_ns);
+            }
+        }
+        Ok(flows.into_iter().collect())
     }
 }
 
