@@ -76,29 +76,25 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     if send_payload {
         stats.event_flags = payload_bit(dir);
     }
-    match FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)) {
-        Ok(()) => {
-            run.tally.add(Counter::FlowNew, 1);
-            if run.events_on() {
-                events::flow(run, EventKind::FlowOpened, key, initiator, packet.tcp_flags);
-            }
-            if send_payload {
-                events::payload(run, key, dir as u8, packet);
-            }
-            Some(Seen {
-                tcp_flags: stats.tcp_flags,
-                event_flags: stats.event_flags,
-            })
+    if FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)).is_err() {
+        // Most likely another CPU inserted the flow first: add to its entry.
+        let seen = update(run, packet, key, dir, len);
+        if seen.is_none() {
+            run.tally.add(Counter::FlowInsertFailed, 1);
         }
-        Err(_) => {
-            // Most likely another CPU inserted the flow first: add to its entry.
-            let seen = update(run, packet, key, dir, len);
-            if seen.is_none() {
-                run.tally.add(Counter::FlowInsertFailed, 1);
-            }
-            seen
-        }
+        return seen;
     }
+    run.tally.add(Counter::FlowNew, 1);
+    if run.events_on() {
+        events::flow(run, EventKind::FlowOpened, key, initiator, packet.tcp_flags);
+    }
+    if send_payload {
+        events::payload(run, key, dir as u8, packet);
+    }
+    Some(Seen {
+        tcp_flags: stats.tcp_flags,
+        event_flags: stats.event_flags,
+    })
 }
 
 /// Adds the packet to an existing entry; `None` if there is none.
