@@ -13,8 +13,10 @@ pub struct Config {
     pub hit_event_interval_ns: u64,
     /// [`flags`] bits.
     pub flags: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// Bumped by the agent on every rule change. A flow cache slot remembers the generation
+    /// under which its flow passed the rules, so packets of that flow skip the rule lookups
+    /// until a rule changes.
+    pub rules_generation: u32,
 }
 
 const _: () = assert!(size_of::<Config>() == 24);
@@ -38,7 +40,7 @@ impl Config {
             active_rules: 0,
             hit_event_interval_ns: DEFAULT_HIT_EVENT_INTERVAL_NS,
             flags: flags::EVENTS,
-            _pad: 0,
+            rules_generation: 0,
         }
     }
 }

@@ -142,12 +142,20 @@ const _: () = assert!(size_of::<FlowStats>() == 56);
 pub struct FlowCacheSlot {
     /// The flow the slot holds.
     pub key: FlowKey,
+    /// The rules generation (`Config::rules_generation`) under which the flow passed the
+    /// rules; packets of the flow skip the rule lookups while it is current.
+    pub rules_generation: u32,
     /// 1 when the slot holds a flow.
     pub valid: u8,
     /// TCP flags the table already has for each [`Direction`].
     pub tcp_flags: [u8; 2],
     /// The table entry's `event_flags` when the slot was filled.
     pub event_flags: u8,
+    /// Directions (bit 1 << [`Direction`]) whose packets passed the rules under
+    /// `rules_generation`: rules can be one-sided, so a verdict holds for one direction.
+    pub passed: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
     /// Packets not yet written back, per [`Direction`].
     pub packets: [u64; 2],
     /// Bytes not yet written back, per [`Direction`].
@@ -158,7 +166,7 @@ pub struct FlowCacheSlot {
     pub flushed_ns: u64,
 }
 
-const _: () = assert!(size_of::<FlowCacheSlot>() == 96);
+const _: () = assert!(size_of::<FlowCacheSlot>() == 104);
 
 /// Slots in each CPU's flow cache (a power of two: the slot is a masked hash).
 pub const FLOW_CACHE_SLOTS: u32 = 4096;

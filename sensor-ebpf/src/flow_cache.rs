@@ -4,7 +4,8 @@
 //! flag the table has not seen. Such a packet is counted in this CPU's cache slot for the
 //! flow with plain adds, instead of a shared hash lookup and two atomic adds. Everything
 //! else takes the table path, after the slot's pending deltas are written back, and then
-//! fills the slot. A busy slot is written back at least every `FLOW_CACHE_FLUSH_NS`, which
+//! fills the slot. The slot also remembers the rules generation its flow passed under, so
+//! the cached packets skip the rule lookups too until a rule changes. A busy slot is written back at least every `FLOW_CACHE_FLUSH_NS`, which
 //! also keeps the table's LRU from evicting a flow only the cache sees. Readers add every
 //! CPU's pending deltas to the table's entries, so counts are exact at rest.
 
@@ -27,8 +28,8 @@ pub fn slot(key: &FlowKey) -> Option<*mut FlowCacheSlot> {
     FLOW_CACHE.get_ptr_mut(key.cache_slot())
 }
 
-/// Counts the packet in the slot if the slot holds its flow and the packet brings nothing
-/// the table must see; returns whether it did.
+/// Counts the packet in the slot if the slot holds its flow, the flow passed the current
+/// rules, and the packet brings nothing the table must see; returns whether it did.
 #[inline(always)]
 pub fn count(
     run: &Run,
@@ -42,7 +43,11 @@ pub fn count(
     let flags = packet.tcp_flags;
     // SAFETY: a per-CPU slot, not shared with another CPU, not preempted by this program.
     unsafe {
-        if (*slot).valid == 0 || (*slot).key != *key {
+        if (*slot).valid == 0
+            || (*slot).rules_generation != run.config.rules_generation
+            || (*slot).passed & (1 << i) == 0
+            || (*slot).key != *key
+        {
             return false;
         }
         let known = (*slot).tcp_flags[i];
@@ -110,12 +115,19 @@ pub fn write_back(run: &Run, slot: *mut FlowCacheSlot) {
     }
 }
 
-/// Makes the slot hold `key`, as the table has it after this packet, with no deltas.
+/// Makes the slot hold `key`, as the table has it after this packet (which passed the rules
+/// in `dir`), with no deltas.
 #[inline(always)]
-pub fn fill(run: &Run, slot: *mut FlowCacheSlot, key: &FlowKey, seen: &Seen) {
+pub fn fill(run: &Run, slot: *mut FlowCacheSlot, key: &FlowKey, dir: Direction, seen: &Seen) {
+    let generation = run.config.rules_generation;
+    let bit = 1u8 << (dir.index() & 1);
     // SAFETY: as in `count`.
     unsafe {
+        let same =
+            (*slot).valid != 0 && (*slot).rules_generation == generation && (*slot).key == *key;
+        (*slot).passed = if same { (*slot).passed | bit } else { bit };
         (*slot).key = *key;
+        (*slot).rules_generation = generation;
         (*slot).valid = 1;
         (*slot).tcp_flags = seen.tcp_flags;
         (*slot).event_flags = seen.event_flags;

@@ -11,7 +11,7 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
-    Counter, Direction, FlowKey, FlowStats,
+    Counter, Direction, FlowCacheSlot, FlowKey, FlowStats,
     event::EventKind,
     flow::{event_flags, tcp_flags},
 };
@@ -33,20 +33,24 @@ pub struct Seen {
     pub event_flags: u8,
 }
 
-/// Accounts a packet of `len` bytes to its flow: in this CPU's flow cache when the packet
-/// brings nothing new, else in the shared table (and the cache slot then holds the flow).
+/// Accounts a packet of `len` bytes in the shared table, after writing back what this CPU's
+/// cache slot for the flow holds; the slot then holds the flow. (Packets the slot could
+/// count alone never get here: see `flow_cache::count`.)
 #[inline(always)]
-pub fn account(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) {
-    let slot = flow_cache::slot(key);
+pub fn account(
+    run: &Run,
+    packet: &Packet,
+    key: &FlowKey,
+    dir: Direction,
+    len: u64,
+    slot: Option<*mut FlowCacheSlot>,
+) {
     if let Some(slot) = slot {
-        if flow_cache::count(run, slot, packet, key, dir, len) {
-            return;
-        }
         flow_cache::write_back(run, slot);
     }
     let seen = table(run, packet, key, dir, len);
     if let (Some(slot), Some(seen)) = (slot, seen) {
-        flow_cache::fill(run, slot, key, &seen);
+        flow_cache::fill(run, slot, key, dir, &seen);
     }
 }
 

@@ -88,11 +88,21 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
         packet.proto,
         packet.vlan,
     );
+    // The common case: a packet of a flow this CPU's cache holds, that passed the current
+    // rules and brings nothing new, is counted there and passed.
+    let slot = flow_cache::slot(&key);
+    let dhcp = is_dhcp(&packet);
+    if let Some(slot) = slot
+        && !dhcp
+        && flow_cache::count(&run, slot, &packet, &key, dir, len)
+    {
+        return Ok(xdp_action::XDP_PASS);
+    }
     if run.config.active_rules != 0 && rules::drop_packet(&run, &packet, &key, dir) {
         return Ok(xdp_action::XDP_DROP);
     }
-    flows::account(&run, &packet, &key, dir, len);
-    if is_dhcp(&packet) {
+    flows::account(&run, &packet, &key, dir, len, slot);
+    if dhcp {
         tally.add(Counter::Dhcp, 1);
         if run.events_on() {
             events::dhcp(&run, &packet);

@@ -115,6 +115,10 @@ fn r3_tcp_flow_matches_interface_counters_at_both_ends() {
     let counters = &status["counters"];
     assert!(field(counters, "tcp") >= orig_packets + resp_packets);
     assert_eq!(field(counters, "truncated_ipv4"), 0);
+    assert!(
+        field(counters, "flow_cache_hit") > 0,
+        "most packets were counted in the per-CPU flow cache, and the totals above are exact"
+    );
     assert_eq!(
         field(&status, "flows"),
         1,

@@ -414,7 +414,8 @@ impl Rules {
         Ok(out)
     }
 
-    /// Recomputes which rule classes hold entries and writes the bits to `CONFIG`.
+    /// Recomputes which rule classes hold entries, writes the bits to `CONFIG`, and bumps
+    /// the rules generation so cached flows are checked against the rules again.
     pub fn refresh_active(&mut self) -> Result<u32, MapsError> {
         let mut bits = 0;
         if self.never_block.keys().next().is_some() {
@@ -444,6 +445,8 @@ impl Rules {
             config = sensor_common::Config::new();
         }
         config.active_rules = bits;
+        // Flows that passed the old rules must meet the new ones.
+        config.rules_generation = config.rules_generation.wrapping_add(1);
         self.config.set(&config)?;
         Ok(bits)
     }
