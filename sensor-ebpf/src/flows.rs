@@ -58,7 +58,11 @@ pub fn account(
 #[inline(always)]
 fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> Option<Seen> {
     let now = run.now;
-    if let Some(seen) = update(run, packet, key, dir, len) {
+    // A SYN without ACK almost always opens a flow: try the insert first, and only if the
+    // flow exists (a retransmission) fall back to the update, saving a lookup per new flow.
+    let opening = packet.proto == proto::TCP
+        && packet.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+    if !opening && let Some(seen) = update(run, packet, key, dir, len) {
         return Some(seen);
     }
     if !admit(now, run.config.new_flows_per_sec) {
