@@ -521,3 +521,60 @@ fn r4_rule_hits_are_paced_events() {
     assert_eq!(u32::from(hits[0].matched), Counter::DropBlockIp.slot());
     assert_eq!(rules.list().unwrap()[0].value.hits, 50);
 }
+
+#[test]
+fn r4_a_new_rule_applies_at_once_to_a_flow_the_cache_holds() {
+    let Some((mut dp, mut rules)) =
+        datapath("r4_a_new_rule_applies_at_once_to_a_flow_the_cache_holds")
+    else {
+        return;
+    };
+    // Pin to one CPU so every packet meets the same per-CPU cache slot.
+    let mut cpu = nix::sched::CpuSet::new();
+    cpu.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu).unwrap();
+    assert_eq!(
+        verdict(&mut dp, &tcp4(CLIENT, 43000, SERVER, 443, SYN)),
+        XDP_PASS
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            verdict(&mut dp, &tcp4(CLIENT, 43000, SERVER, 443, ACK)),
+            XDP_PASS
+        );
+    }
+    assert!(
+        dp.counters().unwrap().get(Counter::FlowCacheHit).unwrap() >= 4,
+        "the flow is served from the cache"
+    );
+    rules
+        .insert(
+            &Target::BlockIp {
+                addr: ip(SERVER),
+                scope: scope::DST,
+            },
+            11,
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        verdict(&mut dp, &tcp4(CLIENT, 43000, SERVER, 443, ACK)),
+        XDP_DROP,
+        "the cached pass verdict is not reused under the new rules"
+    );
+    let (key, dir) = sensor_common::FlowKey::canonical(
+        sensor_tests::packet::mapped(CLIENT),
+        43000,
+        sensor_tests::packet::mapped(SERVER),
+        443,
+        6,
+        [0, 0],
+    );
+    let entries = dp.flows().unwrap().entries().unwrap();
+    let (_, stats) = entries.iter().find(|(k, _)| *k == key).expect("the flow");
+    assert_eq!(
+        stats.packets[dir.index()],
+        6,
+        "cached packets are counted exactly, drops are not"
+    );
+}
