@@ -27,7 +27,7 @@ use crate::netns::{self, Netns, VethEnd};
 
 const PACKETS: u32 = 2_000_000;
 /// Alternations of the two programs.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const RX_MAC: &str = "02:00:00:00:0b:02";
 
 /// Runs `f` with this thread in `ns`'s network namespace, then returns to the original.
