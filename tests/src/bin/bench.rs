@@ -15,11 +15,6 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let (baselines, out) = (PathBuf::from(baselines), PathBuf::from(out));
-    // One CPU for every figure, so baseline and ours see the same core and cache.
-    let mut cpu = nix::sched::CpuSet::new();
-    if cpu.set(0).is_ok() {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu);
-    }
     let xdp_filter = std::env::var_os("XDP_FILTER_OBJ")
         .map_or_else(|| PathBuf::from(XDP_FILTER_OBJ), PathBuf::from);
     let mut report = Report {
@@ -31,6 +26,11 @@ fn main() -> ExitCode {
         cpus: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         ..Report::default()
     };
+    // One CPU for every figure, so baseline and ours see the same core and cache.
+    let mut cpu = nix::sched::CpuSet::new();
+    if cpu.set(0).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu);
+    }
     if let Err(err) = xdp::run(&mut report, &baselines, &xdp_filter) {
         report.notes.push(format!("XDP figures failed: {err:#}"));
     }
