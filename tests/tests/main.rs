@@ -32,3 +32,6 @@ mod fuzz_frames;
 
 /// Real VLAN/QinQ/IPv6 captures replayed with tcpreplay, checked against tshark.
 mod replay_captures;
+
+/// The Community ID hash against tshark's, packet by packet, on the shared captures.
+mod community_id;
