@@ -10,6 +10,7 @@
 //! - [`capture`]: turning kernel flow entries into records people and scripts read.
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
 //! - [`instance_lock`]: one agent per run directory.
+//! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
 //! - [`cli`]: the subcommands; `cli::output` is the only place that prints.
 
 pub mod capture;
@@ -17,3 +18,4 @@ pub mod cli;
 pub mod clock;
 pub mod ebpf;
 pub mod instance_lock;
+pub mod store;

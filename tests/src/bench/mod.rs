@@ -4,5 +4,6 @@
 //! the numbers compare across machines; none of this is a timed test.
 
 pub mod report;
+pub mod store;
 pub mod veth_pps;
 pub mod xdp;

@@ -12,6 +12,8 @@ pub enum Target {
     AtMost(f64),
     /// The ratio must be at least this (throughputs).
     AtLeast(f64),
+    /// The value itself must be at least this (absolute targets).
+    ValueAtLeast(f64),
 }
 
 /// One measured figure with its baseline.
@@ -60,6 +62,7 @@ impl Figure {
         let met = target.map(|t| match t {
             Target::AtMost(max) => ratio <= max,
             Target::AtLeast(min) => ratio >= min,
+            Target::ValueAtLeast(min) => value >= min,
         });
         Self {
             group: group.to_owned(),
@@ -119,6 +122,7 @@ impl Report {
             let target = match f.target {
                 Some(Target::AtMost(t)) => format!("≤ {t}×"),
                 Some(Target::AtLeast(t)) => format!("≥ {t}×"),
+                Some(Target::ValueAtLeast(t)) => format!("≥ {t} {}", f.unit),
                 None => String::new(),
             };
             let met = match f.met {

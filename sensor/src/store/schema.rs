@@ -1,0 +1,129 @@
+//! The database schema, as migrations applied in order on open (`rusqlite_migration`,
+//! tracked in `SQLite`'s `user_version`). Never edit a released migration: add one.
+//!
+//! Times are UTC nanoseconds since the epoch (`*_ns`); free-form details are JSON in `data`.
+
+use rusqlite_migration::{M, Migrations};
+
+/// Every migration, oldest first.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The first schema: connections, devices and their addresses over time, the per-device
+/// event log, and the tables the detection, EDR and response layers write.
+const V1: &str = "
+CREATE TABLE devices (
+    id            INTEGER PRIMARY KEY,
+    mac           TEXT UNIQUE,
+    first_seen_ns INTEGER NOT NULL,
+    last_seen_ns  INTEGER NOT NULL,
+    hostname      TEXT,
+    internal      INTEGER NOT NULL DEFAULT 1,
+    tags          TEXT NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE device_addresses (
+    device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    addr      TEXT NOT NULL,
+    from_ns   INTEGER NOT NULL,
+    until_ns  INTEGER,
+    PRIMARY KEY (device_id, addr, from_ns)
+);
+CREATE INDEX device_addresses_addr ON device_addresses(addr, from_ns);
+
+CREATE TABLE connections (
+    id           INTEGER PRIMARY KEY,
+    uid          TEXT NOT NULL UNIQUE,
+    community_id TEXT NOT NULL,
+    ts_ns        INTEGER NOT NULL,
+    duration     REAL NOT NULL,
+    orig_h       TEXT NOT NULL,
+    orig_p       INTEGER NOT NULL,
+    resp_h       TEXT NOT NULL,
+    resp_p       INTEGER NOT NULL,
+    proto        TEXT NOT NULL,
+    vlan         TEXT NOT NULL DEFAULT '',
+    orig_pkts    INTEGER NOT NULL,
+    orig_bytes   INTEGER NOT NULL,
+    resp_pkts    INTEGER NOT NULL,
+    resp_bytes   INTEGER NOT NULL,
+    conn_state   TEXT NOT NULL,
+    history      TEXT NOT NULL,
+    device_id    INTEGER REFERENCES devices(id) ON DELETE SET NULL
+);
+CREATE INDEX connections_ts ON connections(ts_ns);
+CREATE INDEX connections_orig ON connections(orig_h, ts_ns);
+CREATE INDEX connections_resp ON connections(resp_h, ts_ns);
+CREATE INDEX connections_community ON connections(community_id);
+
+CREATE TABLE device_events (
+    id        INTEGER PRIMARY KEY,
+    device_id INTEGER REFERENCES devices(id) ON DELETE CASCADE,
+    ts_ns     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    ref_id    INTEGER,
+    summary   TEXT NOT NULL,
+    data      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX device_events_device_ts ON device_events(device_id, ts_ns);
+
+CREATE TABLE breaches (
+    id            INTEGER PRIMARY KEY,
+    model         TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    device_id     INTEGER REFERENCES devices(id) ON DELETE SET NULL,
+    ts_ns         INTEGER NOT NULL,
+    score         INTEGER NOT NULL,
+    data          TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX breaches_device_ts ON breaches(device_id, ts_ns);
+
+CREATE TABLE edr_alerts (
+    id        INTEGER PRIMARY KEY,
+    vendor    TEXT NOT NULL,
+    vendor_id TEXT NOT NULL,
+    device_id INTEGER REFERENCES devices(id) ON DELETE SET NULL,
+    ts_ns     INTEGER NOT NULL,
+    severity  INTEGER NOT NULL,
+    title     TEXT NOT NULL,
+    data      TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (vendor, vendor_id)
+);
+CREATE INDEX edr_alerts_device_ts ON edr_alerts(device_id, ts_ns);
+
+CREATE TABLE incidents (
+    id       INTEGER PRIMARY KEY,
+    title    TEXT NOT NULL,
+    ts_ns    INTEGER NOT NULL,
+    score    INTEGER NOT NULL,
+    data     TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE actions (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    who        TEXT NOT NULL,
+    why        TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    until_ns   INTEGER,
+    data       TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE baseline_snapshots (
+    id        INTEGER PRIMARY KEY,
+    device_id INTEGER REFERENCES devices(id) ON DELETE CASCADE,
+    ts_ns     INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        assert!(super::migrations().validate().is_ok());
+    }
+}
