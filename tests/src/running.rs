@@ -4,6 +4,16 @@ use std::path::PathBuf;
 
 use crate::{Agent, Lab, env};
 
+/// Idle timeouts short enough for tests to see records within seconds.
+pub const SHORT_TIMEOUTS: [&str; 6] = [
+    "--tcp-closed-timeout",
+    "1s",
+    "--udp-timeout",
+    "2s",
+    "--icmp-timeout",
+    "2s",
+];
+
 /// Fields drop in order: the agent stops before the lab's namespaces go.
 #[derive(Debug)]
 pub struct Running {
@@ -37,6 +47,7 @@ impl Running {
             &lab.pin_dir(),
             &scratch.path().join("run"),
             &scratch.path().join(log),
+            &SHORT_TIMEOUTS,
         )
         .expect("start the agent")
     }
@@ -44,6 +55,15 @@ impl Running {
     /// The pin directory as a string, for `--pin-dir`.
     pub fn pins(&self) -> String {
         self.lab.pin_dir().to_string_lossy().into_owned()
+    }
+
+    /// The agent's state directory (its database), as `--state-dir`.
+    pub fn state(&self) -> String {
+        self.scratch
+            .path()
+            .join("state")
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// A scratch file path.

@@ -28,6 +28,7 @@ fn r3_tcp_flow_matches_interface_counters_at_both_ends() {
         &pin_dir,
         &scratch.path().join("run"),
         &scratch.path().join("agent.log"),
+        &[],
     )
     .expect("start the agent");
 
@@ -147,6 +148,7 @@ fn r3_udp_and_icmp_flows_are_seen_both_ways() {
         &pin_dir,
         &scratch.path().join("run"),
         &scratch.path().join("agent.log"),
+        &[],
     )
     .expect("start the agent");
 
@@ -243,6 +245,7 @@ fn r3_native_refused_falls_back_to_generic_with_a_log_line() {
         &pin_dir,
         &scratch.path().join("run"),
         &scratch.path().join("agent.log"),
+        &[],
     )
     .expect("auto mode falls back to generic");
     let log = agent.log_text();

@@ -35,3 +35,6 @@ mod replay_captures;
 
 /// The Community ID hash against tshark's, packet by packet, on the shared captures.
 mod community_id;
+
+/// Connection records from live traffic, and across a kill -9 and restart of the agent.
+mod records;

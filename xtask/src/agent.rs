@@ -25,8 +25,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts `sensor run --iface ...` in `ns` and waits until it is ready (it writes
-    /// `<run_dir>/sensor.ready` once every interface is attached). Its log goes to `log`.
+    /// Starts `sensor run --iface ... <extra>` in `ns` and waits until it is ready (it writes
+    /// `<run_dir>/sensor.ready` once every interface is attached). Its log goes to `log`; its
+    /// database to `state` beside the run directory, never the system's.
     pub fn start(
         sensor: &Path,
         ns: &Netns,
@@ -34,6 +35,7 @@ impl Agent {
         pin_dir: &Path,
         run_dir: &Path,
         log: &Path,
+        extra: &[&str],
     ) -> anyhow::Result<Self> {
         let out =
             File::create(log).with_context(|| format!("failed to create {}", log.display()))?;
@@ -49,6 +51,9 @@ impl Agent {
             .arg(pin_dir)
             .arg("--run-dir")
             .arg(run_dir)
+            .arg("--state-dir")
+            .arg(run_dir.with_file_name("state"))
+            .args(extra)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out)

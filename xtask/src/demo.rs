@@ -76,6 +76,14 @@ pub fn run() -> anyhow::Result<()> {
         &lab.pin_dir(),
         &scratch.join("run"),
         &scratch.join("agent.log"),
+        &[
+            "--tcp-closed-timeout",
+            "1s",
+            "--udp-timeout",
+            "2s",
+            "--icmp-timeout",
+            "2s",
+        ],
     )?;
     say(&format!(
         "  sensor run --iface {} --iface {}   (maps pinned in {})",

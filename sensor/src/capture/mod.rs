@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`live_flow`]: a flow table entry oriented originator → responder, in UTC.
+//! - [`sweep`]: ended and idle flows into stored records.
 //! - [`community_id`]: the Community ID v1 flow hash.
 //! - [`conn_record`]: connection records in the style of Zeek's `conn.log`.
 //! - [`event`]: decoding the ring buffer's records.
@@ -10,6 +11,7 @@ pub mod community_id;
 pub mod conn_record;
 pub mod event;
 pub mod live_flow;
+pub mod sweep;
 
 pub use conn_record::ConnRecord;
 pub use live_flow::LiveFlow;

@@ -2,6 +2,7 @@
 //!
 //! Each subcommand has a file; [`output`] is the only module that prints.
 
+pub mod conns;
 pub mod detach;
 pub mod flows;
 pub mod output;
@@ -31,6 +32,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// List the live flows in the kernel's flow table.
     Flows(flows::FlowsArgs),
+    /// List connection records (flows that ended or went idle) from the store.
+    Conns(conns::ConnsArgs),
     /// Show the data path's counters.
     Status(status::StatusArgs),
     /// List the response rules in the kernel, with owners, expiry and hits.
@@ -47,11 +50,27 @@ pub struct PinArgs {
     pub pin_dir: PathBuf,
 }
 
+/// Where the agent keeps its state (the database).
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Directory of the agent's state: its database, later baselines and cursors.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/sensor")]
+    pub state_dir: PathBuf,
+}
+
+impl StateArgs {
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("sensor.db")
+    }
+}
+
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Flows(args) => flows::flows(&args),
+        Command::Conns(args) => conns::conns(&args),
         Command::Status(args) => status::status(&args),
         Command::Rules(args) => rules::rules(&args),
         Command::Detach(args) => detach::detach(&args),

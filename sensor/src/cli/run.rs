@@ -6,6 +6,12 @@
 
 use std::{fs, path::PathBuf, time::Duration};
 
+use crate::{
+    capture::sweep::{Sweeper, Timeouts, boot_id},
+    ebpf::FlowTable,
+    store::Store,
+};
+
 use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
 use sensor_common::{Config, EVENTS_BYTES, FLOWS_MAX_ENTRIES, config};
@@ -15,7 +21,7 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
-use super::PinArgs;
+use super::{PinArgs, StateArgs};
 use crate::{
     capture::event::Event,
     clock::Clock,
@@ -25,6 +31,8 @@ use crate::{
 
 /// How often the event ring is drained.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
+/// How often ended and idle flows are swept into records.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Arguments of `sensor run`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +57,25 @@ pub struct RunArgs {
     /// Directory for the agent's runtime files (lock, ready marker, later the API socket).
     #[arg(long, value_name = "DIR", default_value = "/run/sensor")]
     pub run_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// A TCP flow that ended (RST, or FIN both ways) is recorded after this long idle.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub tcp_closed_timeout: Duration,
+    /// Any other TCP flow is recorded after this long idle.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub tcp_timeout: Duration,
+    /// A UDP flow is recorded after this long idle.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = duration)]
+    pub udp_timeout: Duration,
+    /// An ICMP flow (or one of another protocol) is recorded after this long idle.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = duration)]
+    pub icmp_timeout: Duration,
+}
+
+/// Parses `90s`, `30m`, `2h`, `1h 30m`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write durations like 90s, 30m, 2h)"))
 }
 
 /// Loads, configures, attaches, then drains events until a signal.
@@ -92,7 +119,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     let events = datapath.events()?;
-    let signal = runtime.block_on(run_until_signal(events))?;
+    let mut store = Store::open(&args.state.db_path())?;
+    let sweep = Sweep {
+        sweeper: Sweeper::new(
+            Timeouts {
+                tcp_closed: args.tcp_closed_timeout,
+                tcp: args.tcp_timeout,
+                udp: args.udp_timeout,
+                icmp: args.icmp_timeout,
+                other: args.icmp_timeout,
+            },
+            boot_id(),
+        ),
+        table: datapath.flow_table()?,
+        clock: Clock::new().context("failed to read the system clocks")?,
+    };
+    let signal = runtime.block_on(run_until_signal(events, sweep, &mut store))?;
     let live = rules.live_count(Clock::monotonic_now()?)?;
     if live > 0 {
         info!(
@@ -112,15 +154,48 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the sweep tick needs.
+struct Sweep {
+    sweeper: Sweeper,
+    table: FlowTable,
+    clock: Clock,
+}
+
+impl Sweep {
+    /// Records and removes the flows that are due; failures are logged and retried on the
+    /// next tick (the flows stay in the table until their records are committed).
+    fn tick(&mut self, store: &mut Store) {
+        let Ok(now) = Clock::monotonic_now() else {
+            return;
+        };
+        match self.sweeper.sweep(&mut self.table, store, &self.clock, now) {
+            Ok(swept) if swept.due > 0 => {
+                debug!(
+                    due = swept.due,
+                    stored = swept.stored,
+                    "swept flows into records"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => warn!(error = %err, "sweep failed; retrying on the next tick"),
+        }
+    }
+}
+
 /// Drains the event ring until SIGINT or SIGTERM; says which signal.
 ///
 /// The program submits events without waking anyone, so a busy gateway costs no wakeup per
 /// event: the ring is drained on a timer, and at once when the program forces a wakeup
 /// because the ring is half full.
-async fn run_until_signal(events: RingBuf<MapData>) -> anyhow::Result<&'static str> {
+async fn run_until_signal(
+    events: RingBuf<MapData>,
+    mut sweep: Sweep,
+    store: &mut Store,
+) -> anyhow::Result<&'static str> {
     let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
+    let mut sweep_tick = tokio::time::interval(SWEEP_INTERVAL);
     // SAFETY: the ring buffer owns its map's file descriptor for as long as it lives, and
     // the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
@@ -131,6 +206,7 @@ async fn run_until_signal(events: RingBuf<MapData>) -> anyhow::Result<&'static s
             _ = term.recv() => return Ok("SIGTERM"),
             _ = int.recv() => return Ok("SIGINT"),
             _ = tick.tick() => drain(ring.get_mut()),
+            _ = sweep_tick.tick() => sweep.tick(store),
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("failed to wait on the event ring")?;
                 drain(guard.get_inner_mut());

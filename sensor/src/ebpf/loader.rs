@@ -319,6 +319,14 @@ impl Datapath {
         )?)
     }
 
+    /// The flow table with handles of its own, for the sweeper, which removes flows.
+    pub fn flow_table(&self) -> Result<FlowTable, LoaderError> {
+        Ok(FlowTable::from_maps(
+            clone_map(self.map(FLOWS_MAP)?)?,
+            clone_map(self.map(sensor_common::FLOW_CACHE_MAP)?)?,
+        )?)
+    }
+
     /// The counters.
     pub fn counters(&self) -> Result<Counters<&MapData>, LoaderError> {
         Ok(Counters::borrow(self.map(COUNTERS_MAP)?)?)

@@ -136,6 +136,54 @@ impl FlowTable {
     }
 }
 
+impl FlowTable {
+    /// Takes ownership of the two maps (handles of the agent's own, from `clone_map`).
+    pub fn from_maps(map: Map, cache: Map) -> Result<Self, MapsError> {
+        let read = |name| move |source| MapsError::Read { name, source };
+        Ok(Self {
+            map: HashMap::try_from(map).map_err(read(FLOWS_MAP))?,
+            cache: PerCpuArray::try_from(cache).map_err(read(FLOW_CACHE_MAP))?,
+        })
+    }
+
+    /// Removes flows from the table, and from every CPU's cache slot that holds them (so a
+    /// later write-back cannot bring them back). A packet the kernel counts in the very
+    /// moment a slot is cleared is lost; the sweeper only removes idle flows.
+    pub fn forget(&mut self, keys: &[FlowKey]) -> Result<usize, MapsError> {
+        let mut removed = 0;
+        for key in keys {
+            match self.map.remove(key) {
+                Ok(()) => removed += 1,
+                Err(MapError::KeyNotFound) => {}
+                Err(source) => {
+                    return Err(MapsError::Write {
+                        name: FLOWS_MAP,
+                        source,
+                    });
+                }
+            }
+            let index = key.cache_slot();
+            let write = |source| MapsError::Write {
+                name: FLOW_CACHE_MAP,
+                source,
+            };
+            let mut slots: Vec<FlowCacheSlot> = self.cache.get(&index, 0).map_err(write)?.to_vec();
+            let mut touched = false;
+            for slot in &mut slots {
+                if slot.valid != 0 && slot.key == *key {
+                    *slot = FlowCacheSlot::default();
+                    touched = true;
+                }
+            }
+            // The vector came from the map, so it has one value per possible CPU.
+            if touched && let Ok(values) = aya::maps::PerCpuValues::try_from(slots) {
+                self.cache.set(index, values, 0).map_err(write)?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 impl<'a> FlowTable<&'a MapData> {
     /// Borrows the maps of a loaded program.
     pub fn borrow(map: &'a Map, cache: &'a Map) -> Result<Self, MapsError> {

@@ -1,0 +1,185 @@
+//! The sweeper: turns flows that ended or went idle into connection records, writes them to
+//! the store, and then removes them from the kernel table.
+//!
+//! Records are committed before the flows are removed, and a record's uid is derived from
+//! the flow (boot id, key, first packet), so an agent that dies between the two steps writes
+//! the same uids again after a restart and the store ignores them: nothing committed is
+//! lost and no uid is stored twice.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use sensor_common::{FlowKey, FlowStats, flow::tcp_flags};
+use sha1::{Digest as _, Sha1};
+
+use super::{ConnRecord, LiveFlow};
+use crate::{
+    clock::Clock,
+    ebpf::{FlowTable, MapsError},
+    store::{Store, StoreError},
+};
+
+/// How long a flow may be idle before it is recorded and removed.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// A TCP flow after RST, or FIN both ways.
+    pub tcp_closed: Duration,
+    /// Any other TCP flow.
+    pub tcp: Duration,
+    /// UDP.
+    pub udp: Duration,
+    /// ICMP and `ICMPv6`.
+    pub icmp: Duration,
+    /// Other protocols.
+    pub other: Duration,
+}
+
+impl Default for Timeouts {
+    /// Zeek's inactivity timeouts (TCP 5 minutes, UDP and ICMP 1 minute), and 5 seconds
+    /// for a TCP flow that has ended.
+    fn default() -> Self {
+        Self {
+            tcp_closed: Duration::from_secs(5),
+            tcp: Duration::from_mins(5),
+            udp: Duration::from_mins(1),
+            icmp: Duration::from_mins(1),
+            other: Duration::from_mins(1),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The timeout that applies to a flow in its current state.
+    pub fn of(&self, key: &FlowKey, stats: &FlowStats) -> Duration {
+        match key.proto {
+            6 => {
+                let flags = stats.tcp_flags;
+                let reset = (flags[0] | flags[1]) & tcp_flags::RST != 0;
+                let fin_both = flags[0] & flags[1] & tcp_flags::FIN != 0;
+                if reset || fin_both {
+                    self.tcp_closed
+                } else {
+                    self.tcp
+                }
+            }
+            17 => self.udp,
+            1 | 58 => self.icmp,
+            _ => self.other,
+        }
+    }
+}
+
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The flow table could not be read or written.
+    #[error(transparent)]
+    Maps(#[from] MapsError),
+    /// The records could not be stored; the flows stay in the table for the next sweep.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Flows that were due.
+    pub due: usize,
+    /// Records newly stored.
+    pub stored: usize,
+}
+
+/// Sweeps flows into records.
+#[derive(Debug)]
+pub struct Sweeper {
+    timeouts: Timeouts,
+    boot_id: String,
+}
+
+impl Sweeper {
+    /// A sweeper with these timeouts; `boot_id` keeps uids unique across reboots (the
+    /// kernel clock restarts, and with it the flows' first-seen times).
+    pub fn new(timeouts: Timeouts, boot_id: String) -> Self {
+        Self { timeouts, boot_id }
+    }
+
+    /// Records and removes every flow idle past its timeout at monotonic time `now_ns`.
+    pub fn sweep(
+        &self,
+        table: &mut FlowTable,
+        store: &mut Store,
+        clock: &Clock,
+        now_ns: u64,
+    ) -> Result<Swept, SweepError> {
+        let due: Vec<(FlowKey, FlowStats)> = table
+            .entries()?
+            .into_iter()
+            .filter(|(k, s)| {
+                let timeout = self.timeouts.of(k, s).as_nanos() as u64;
+                now_ns.saturating_sub(s.last_seen_ns) >= timeout
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(Swept::default());
+        }
+        let records: Vec<ConnRecord> = due
+            .iter()
+            .map(|(key, stats)| {
+                let mut record = ConnRecord::from_flow(&LiveFlow::from_kernel(key, stats, clock));
+                record.uid = self.uid(key, stats.first_seen_ns);
+                record
+            })
+            .collect();
+        let stored = store.insert_connections(&records)?;
+        let keys: Vec<FlowKey> = due.iter().map(|(k, _)| *k).collect();
+        table.forget(&keys)?;
+        Ok(Swept {
+            due: due.len(),
+            stored,
+        })
+    }
+
+    /// `C` and 17 base64url characters of SHA-1(boot id, flow key, first packet time).
+    pub fn uid(&self, key: &FlowKey, first_seen_ns: u64) -> String {
+        let mut h = Sha1::new();
+        h.update(self.boot_id.as_bytes());
+        h.update(key.addr_lo);
+        h.update(key.addr_hi);
+        h.update(key.port_lo.to_be_bytes());
+        h.update(key.port_hi.to_be_bytes());
+        h.update(key.vlan[0].to_be_bytes());
+        h.update(key.vlan[1].to_be_bytes());
+        h.update([key.proto]);
+        h.update(first_seen_ns.to_be_bytes());
+        let digest = URL_SAFE_NO_PAD.encode(h.finalize());
+        format!("C{}", &digest[..17])
+    }
+}
+
+/// This boot's id, from `/proc/sys/kernel/random/boot_id` (empty if unreadable).
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use sensor_common::{FlowKey, FlowStats};
+
+    use super::{Sweeper, Timeouts};
+
+    #[test]
+    fn closed_tcp_times_out_sooner_and_uids_are_stable() {
+        let t = Timeouts::default();
+        let (key, _) = FlowKey::canonical([1; 16], 1, [2; 16], 2, 6, [0, 0]);
+        let mut stats = FlowStats::default();
+        assert_eq!(t.of(&key, &stats), t.tcp);
+        stats.tcp_flags = [0x11, 0x11];
+        assert_eq!(t.of(&key, &stats), t.tcp_closed);
+        let s = Sweeper::new(t, "boot".to_owned());
+        assert_eq!(s.uid(&key, 5), s.uid(&key, 5));
+        assert_ne!(s.uid(&key, 5), s.uid(&key, 6));
+        assert_eq!(s.uid(&key, 5).len(), 18);
+    }
+}

@@ -1,0 +1,173 @@
+//! Connection records from live traffic: a finished TCP connection becomes one record with
+//! the right endpoints, counts, state and Community ID, and leaves the kernel table; a
+//! kill -9 and restart of the agent loses no record and stores none twice.
+
+use std::{
+    collections::HashSet,
+    process::Stdio,
+    thread,
+    time::{Duration, Instant},
+};
+
+use sensor::capture::community_id::community_id;
+use sensor_tests::{
+    cli::{field, sensor_json},
+    env,
+    running::Running,
+    xtask_lab as lab,
+};
+use serde_json::Value;
+
+/// Polls `sensor conns` until `want(records)` holds or 10 s pass.
+fn wait_for_records(run: &Running, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let out = std::process::Command::new(env::sensor_bin())
+            .args([
+                "conns",
+                "--json",
+                "--limit",
+                "0",
+                "--state-dir",
+                &run.state(),
+            ])
+            .output()
+            .expect("run sensor conns");
+        if out.status.success() {
+            let records: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+            if want(&records) {
+                return records;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "records did not appear in time:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            run.agent.log_text()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tcp_transfer(run: &Running, port: u16, bytes: usize) {
+    let payload = run.file(&format!("payload-{port}.bin"));
+    std::fs::write(&payload, vec![0x61u8; bytes]).unwrap();
+    let server = run
+        .lab
+        .server
+        .command("nc")
+        .args(["-l", "-N", lab::SERVER_IP, &port.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let status = run
+        .lab
+        .client
+        .command("nc")
+        .args(["-N", "-w", "3", lab::SERVER_IP, &port.to_string()])
+        .stdin(std::fs::File::open(&payload).unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "nc to port {port}");
+    let _ = server.wait_with_output();
+}
+
+#[test]
+fn r5_a_finished_tcp_connection_becomes_one_record() {
+    if !env::require_root("r5_a_finished_tcp_connection_becomes_one_record") {
+        return;
+    }
+    let run = Running::start("record");
+    let before = run.lab.link_counters().unwrap();
+    tcp_transfer(&run, 7000, 50_000);
+    let links = run.lab.link_counters().unwrap().since(&before);
+    let records = wait_for_records(&run, |r| r.iter().any(|x| x["resp_p"] == 7000));
+    let r = records.iter().find(|x| x["resp_p"] == 7000).unwrap();
+    assert_eq!(r["orig_h"], lab::CLIENT_IP);
+    assert_eq!(r["resp_h"], lab::SERVER_IP);
+    assert_eq!(r["proto"], "tcp");
+    assert_eq!(r["conn_state"], "SF", "{r}");
+    let history = r["history"].as_str().unwrap();
+    assert!(
+        history.starts_with('S') && history.contains('F') && history.contains('h'),
+        "{history}"
+    );
+    assert_eq!(
+        field(r, "orig_pkts"),
+        links.inside.rx_packets,
+        "every client packet"
+    );
+    assert_eq!(
+        field(r, "resp_pkts"),
+        links.outside.rx_packets,
+        "every server packet"
+    );
+    assert_eq!(
+        field(r, "orig_bytes"),
+        links.inside.rx_bytes + 14 * links.inside.rx_packets
+    );
+    let orig_p = field(r, "orig_p") as u16;
+    let want = community_id(
+        0,
+        lab::CLIENT_IP.parse().unwrap(),
+        orig_p,
+        lab::SERVER_IP.parse().unwrap(),
+        7000,
+        6,
+    );
+    assert_eq!(r["community_id"], want.as_str());
+    let uid = r["uid"].as_str().unwrap();
+    assert!(uid.starts_with('C') && uid.len() == 18, "{uid}");
+    let flows = sensor_json(&[
+        "flows",
+        "--json",
+        "--port",
+        "7000",
+        "--pin-dir",
+        &run.pins(),
+    ]);
+    assert_eq!(
+        flows.as_array().unwrap().len(),
+        0,
+        "the recorded flow left the kernel table"
+    );
+}
+
+#[test]
+fn r5_kill_9_and_restart_lose_no_record_and_store_none_twice() {
+    if !env::require_root("r5_kill_9_and_restart_lose_no_record_and_store_none_twice") {
+        return;
+    }
+    let mut run = Running::start("crash");
+    for port in 7100..7105 {
+        tcp_transfer(&run, port, 2_000);
+    }
+    // Some records are committed, some flows are still waiting for their sweep.
+    wait_for_records(&run, |r| !r.is_empty());
+    run.agent.kill();
+    for port in 7105..7110 {
+        tcp_transfer(&run, port, 2_000);
+    }
+    let _second = Running::agent(&run.lab, &run.scratch, "agent2.log");
+    let records = wait_for_records(&run, |r| {
+        r.iter()
+            .filter(|x| (7100..7110).contains(&field(x, "resp_p")))
+            .count()
+            >= 10
+    });
+    let ours: Vec<&Value> = records
+        .iter()
+        .filter(|x| (7100..7110).contains(&field(x, "resp_p")))
+        .collect();
+    assert_eq!(ours.len(), 10, "one record per connection: {ours:#?}");
+    let uids: HashSet<&str> = ours.iter().map(|x| x["uid"].as_str().unwrap()).collect();
+    assert_eq!(uids.len(), 10, "no uid twice");
+    let ports: HashSet<u64> = ours.iter().map(|x| field(x, "resp_p")).collect();
+    assert_eq!(
+        ports.len(),
+        10,
+        "every connection, including those made with no agent"
+    );
+}
