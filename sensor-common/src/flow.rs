@@ -187,6 +187,49 @@ impl FlowKey {
     }
 }
 
+/// The "ports" of an ICMP or `ICMPv6` message, as the Community ID spec defines them: the
+/// message type, and the type of its counterpart (echo request ↔ reply, …) or, for types
+/// without one, the code. Both directions of an exchange so get one flow key; the second
+/// value says whether the type has a counterpart.
+#[inline(always)]
+pub const fn icmp_ports(proto: u8, icmp_type: u8, code: u8) -> (u16, u16, bool) {
+    let counterpart = if proto == 1 {
+        match icmp_type {
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            10 => Some(9),
+            9 => Some(10),
+            17 => Some(18),
+            18 => Some(17),
+            _ => None,
+        }
+    } else {
+        match icmp_type {
+            128 => Some(129),
+            129 => Some(128),
+            133 => Some(134),
+            134 => Some(133),
+            135 => Some(136),
+            136 => Some(135),
+            130 => Some(131),
+            131 => Some(130),
+            139 => Some(140),
+            140 => Some(139),
+            144 => Some(145),
+            145 => Some(144),
+            _ => None,
+        }
+    };
+    match counterpart {
+        Some(c) => (icmp_type as u16, c as u16, true),
+        None => (icmp_type as u16, code as u16, false),
+    }
+}
+
 /// TCP flag bits as they appear in the header's flags byte.
 pub mod tcp_flags {
     /// No more data from sender.

@@ -23,7 +23,7 @@ use network_types::{
     udp::UdpHdr,
     vlan::VlanHdr,
 };
-use sensor_common::Counter;
+use sensor_common::{Counter, flow::icmp_ports};
 
 use crate::maps::Tally;
 
@@ -430,8 +430,14 @@ fn transport(
             tally.add(Counter::Udp, 1);
         }
         _ => {
-            // ICMP and ICMPv6 share type, code and checksum; no ports.
-            cursor.read::<[u8; 4]>().ok_or(Counter::TruncatedL4)?;
+            // ICMP and ICMPv6 share type, code and checksum. The type and its counterpart
+            // (or the code) stand in for ports, as in the Community ID spec.
+            let hdr = cursor.read::<[u8; 4]>().ok_or(Counter::TruncatedL4)?;
+            // SAFETY: `read` checked the four bytes.
+            let [icmp_type, code, _, _] = unsafe { *hdr };
+            let (src, dst, _) = icmp_ports(packet.proto, icmp_type, code);
+            packet.src_port = src;
+            packet.dst_port = dst;
             tally.add(Counter::Icmp, 1);
             return Ok(());
         }

@@ -74,11 +74,11 @@ fn rows() -> Vec<Row> {
             flow: key(mapped(A), 53000, mapped(B), 53, 17, [0, 0]),
         },
         Row {
-            description: "ipv4 icmp echo",
+            description: "ipv4 icmp echo: type and counterpart stand in for ports",
             packet: ethernet(&[], ethertype::IPV4, &ip(1).packet(&icmp_echo(7, 1))),
             verdict: XDP_PASS,
             counter: Counter::Icmp,
-            flow: key(mapped(A), 0, mapped(B), 0, 1, [0, 0]),
+            flow: key(mapped(A), 8, mapped(B), 0, 1, [0, 0]),
         },
         Row {
             description: "ipv6 udp",
@@ -351,7 +351,7 @@ fn rows() -> Vec<Row> {
             },
             verdict: XDP_PASS,
             counter: Counter::Icmp,
-            flow: key(mapped(B), 0, mapped(A), 0, 1, [0, 0]),
+            flow: key(mapped(B), 3, mapped(A), 3, 1, [0, 0]),
         },
         Row {
             description: "icmp header cut at 2 bytes",
@@ -541,4 +541,34 @@ fn r3_syn_ack_first_names_the_other_side_initiator() {
         entries[0].1.initiator, dir as u8,
         "A sent the SYN we missed"
     );
+}
+
+#[test]
+fn r5_icmp_echo_request_and_reply_are_one_flow() {
+    if !env::require_root("r5_icmp_echo_request_and_reply_are_one_flow") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
+    let request = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(A, B, 1).packet(&icmp_echo(9, 1)),
+    );
+    let mut reply_body = icmp_echo(9, 1);
+    reply_body[0] = 0;
+    let reply = ethernet(
+        &[],
+        ethertype::IPV4,
+        &Ipv4::new(B, A, 1).packet(&reply_body),
+    );
+    dp.test_run(&request).unwrap();
+    dp.test_run(&reply).unwrap();
+    let entries = dp.flows().unwrap().entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let (key, stats) = entries[0];
+    assert_eq!(
+        key,
+        FlowKey::canonical(mapped(A), 8, mapped(B), 0, 1, [0, 0]).0
+    );
+    assert_eq!(stats.packets, [1, 1]);
 }

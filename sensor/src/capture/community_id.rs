@@ -12,6 +12,7 @@
 use std::net::IpAddr;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use sensor_common::flow::icmp_ports;
 use sha1::{Digest as _, Sha1};
 
 const TCP: u8 = 6;
@@ -20,44 +21,9 @@ const SCTP: u8 = 132;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
 
-/// The counterpart of an ICMP message type, for request/response pairs.
-fn icmp4_counterpart(t: u8) -> Option<u8> {
-    Some(match t {
-        8 => 0,
-        0 => 8,
-        13 => 14,
-        14 => 13,
-        15 => 16,
-        16 => 15,
-        10 => 9,
-        9 => 10,
-        17 => 18,
-        18 => 17,
-        _ => return None,
-    })
-}
-
-/// The counterpart of an `ICMPv6` message type, for request/response pairs.
-fn icmp6_counterpart(t: u8) -> Option<u8> {
-    Some(match t {
-        128 => 129,
-        129 => 128,
-        133 => 134,
-        134 => 133,
-        135 => 136,
-        136 => 135,
-        130 => 131,
-        131 => 130,
-        139 => 140,
-        140 => 139,
-        144 => 145,
-        145 => 144,
-        _ => return None,
-    })
-}
-
 /// The Community ID of a flow from `src` to `dst`. For ICMP and `ICMPv6`, `src_port` is the
-/// message type and `dst_port` the code.
+/// message type and `dst_port` the code (or, as the kernel keys flows, the counterpart type:
+/// either gives the same hash for paired types).
 pub fn community_id(
     seed: u16,
     src: IpAddr,
@@ -68,17 +34,8 @@ pub fn community_id(
 ) -> String {
     let (mut sport, mut dport, mut one_way) = (src_port, dst_port, false);
     if proto == ICMP || proto == ICMPV6 {
-        let t = src_port as u8;
-        let counterpart = if proto == ICMP {
-            icmp4_counterpart(t)
-        } else {
-            icmp6_counterpart(t)
-        };
-        match counterpart {
-            Some(c) => dport = u16::from(c),
-            None => one_way = true,
-        }
-        sport = u16::from(t);
+        let (t, other, paired) = icmp_ports(proto, src_port as u8, dst_port as u8);
+        (sport, dport, one_way) = (t, other, !paired);
     }
     let (a, b) = (octets(src), octets(dst));
     let swap = !one_way && (a > b || (a == b && sport > dport));
