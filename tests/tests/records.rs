@@ -171,3 +171,132 @@ fn r5_kill_9_and_restart_lose_no_record_and_store_none_twice() {
         "every connection, including those made with no agent"
     );
 }
+
+#[test]
+fn r5_http_dns_and_ssh_fields_reach_the_records() {
+    if !env::require_root("r5_http_dns_and_ssh_fields_reach_the_records") {
+        return;
+    }
+    let run = Running::start("appfields");
+    let server = lab::SERVER_IP;
+
+    // HTTP: curl with its own user agent against a one-shot responder.
+    let response = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let responder = run
+        .lab
+        .server
+        .command("sh")
+        .args([
+            "-c",
+            &format!("printf '%s' \"$0\" | nc -l -N {server} 8000"),
+            response,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    run.lab
+        .client
+        .exec(
+            "curl",
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-A",
+                "sensor-test-agent/2.0",
+                &format!("http://{server}:8000/probe?x=1"),
+            ],
+        )
+        .unwrap();
+    let _ = responder.wait_with_output();
+
+    // DNS: dig against dnsmasq, which answers for the lab's C2 name.
+    let dnsmasq = run
+        .lab
+        .server
+        .command("dnsmasq")
+        .args([
+            "--no-daemon",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+        ])
+        .arg(format!("--listen-address={server}"))
+        .arg("--address=/c2.example.test/203.0.113.66")
+        .arg(format!("--pid-file={}", run.file("dnsmasq.pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let answer = run
+        .lab
+        .client
+        .exec(
+            "dig",
+            &[
+                "+short",
+                "+tries=1",
+                "+time=2",
+                &format!("@{server}"),
+                "c2.example.test",
+                "A",
+            ],
+        )
+        .unwrap();
+    assert_eq!(answer.trim(), "203.0.113.66", "dnsmasq answered");
+
+    // SSH identification strings, each side sending its own.
+    let ssh_server = run
+        .lab
+        .server
+        .command("sh")
+        .args([
+            "-c",
+            &format!("printf 'SSH-2.0-TestServer_1.0\\r\\n' | nc -l -N {server} 2222"),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    run.lab
+        .client
+        .exec(
+            "sh",
+            &[
+                "-c",
+                &format!(
+                    "printf 'SSH-2.0-TestClient_2.0\\r\\n' | nc -N -w 2 {server} 2222 >/dev/null"
+                ),
+            ],
+        )
+        .unwrap();
+    let _ = ssh_server.wait_with_output();
+
+    let records = wait_for_records(&run, |r| {
+        [8000, 53, 2222]
+            .iter()
+            .all(|p| r.iter().any(|x| x["resp_p"] == *p))
+    });
+    let find = |port: u64| records.iter().find(|x| x["resp_p"] == port).unwrap();
+    let http = &find(8000)["app"];
+    assert_eq!(http["service"], "http", "{http}");
+    assert_eq!(http["http"]["method"], "GET");
+    assert_eq!(http["http"]["uri"], "/probe?x=1");
+    assert_eq!(http["http"]["host"], format!("{server}:8000"));
+    assert_eq!(http["http"]["user_agent"], "sensor-test-agent/2.0");
+    assert_eq!(http["http"]["status"], 200);
+    let dns = &find(53)["app"];
+    assert_eq!(dns["service"], "dns", "{dns}");
+    assert_eq!(dns["dns"]["query"], "c2.example.test");
+    assert_eq!(dns["dns"]["qtype"], "A");
+    assert_eq!(dns["dns"]["answers"][0], "203.0.113.66");
+    let ssh = &find(2222)["app"];
+    assert_eq!(ssh["service"], "ssh", "{ssh}");
+    assert_eq!(ssh["ssh"]["client"], "SSH-2.0-TestClient_2.0");
+    assert_eq!(ssh["ssh"]["server"], "SSH-2.0-TestServer_1.0");
+    let mut dnsmasq = dnsmasq;
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+}

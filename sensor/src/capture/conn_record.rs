@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{community_id::community_id, live_flow::LiveFlow};
+use super::{community_id::community_id, live_flow::LiveFlow, protocols::AppInfo};
 
 /// One finished (or idle) connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,9 @@ pub struct ConnRecord {
     pub history: String,
     /// The device the originator belongs to, once the inventory knows it.
     pub device_id: Option<i64>,
+    /// The application protocol and what it said (HTTP, DNS, SSH, service).
+    #[serde(default)]
+    pub app: AppInfo,
 }
 
 impl ConnRecord {
@@ -84,6 +87,7 @@ impl ConnRecord {
             conn_state: conn_state(flow),
             history: history(&flow.orig_tcp_flags, &flow.resp_tcp_flags),
             device_id: None,
+            app: AppInfo::default(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`live_flow`]: a flow table entry oriented originator → responder, in UTC.
+//! - [`observe`]: first payloads of open flows, kept for their records.
+//! - [`protocols`]: application protocols from the first payload bytes.
 //! - [`sweep`]: ended and idle flows into stored records.
 //! - [`community_id`]: the Community ID v1 flow hash.
 //! - [`conn_record`]: connection records in the style of Zeek's `conn.log`.
@@ -11,6 +13,8 @@ pub mod community_id;
 pub mod conn_record;
 pub mod event;
 pub mod live_flow;
+pub mod observe;
+pub mod protocols;
 pub mod sweep;
 
 pub use conn_record::ConnRecord;

@@ -12,7 +12,11 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sensor_common::{FlowKey, FlowStats, flow::tcp_flags};
 use sha1::{Digest as _, Sha1};
 
-use super::{ConnRecord, LiveFlow};
+use super::{
+    ConnRecord, LiveFlow,
+    observe::{Observations, Payloads},
+    protocols::AppInfo,
+};
 use crate::{
     clock::Clock,
     ebpf::{FlowTable, MapsError},
@@ -108,6 +112,7 @@ impl Sweeper {
         &self,
         table: &mut FlowTable,
         store: &mut Store,
+        observations: &mut Observations,
         clock: &Clock,
         now_ns: u64,
     ) -> Result<Swept, SweepError> {
@@ -125,8 +130,18 @@ impl Sweeper {
         let records: Vec<ConnRecord> = due
             .iter()
             .map(|(key, stats)| {
-                let mut record = ConnRecord::from_flow(&LiveFlow::from_kernel(key, stats, clock));
+                let flow = LiveFlow::from_kernel(key, stats, clock);
+                let mut record = ConnRecord::from_flow(&flow);
                 record.uid = self.uid(key, stats.first_seen_ns);
+                let Payloads(payloads) = observations.take(key);
+                let orig = usize::from(stats.initiator & 1);
+                record.app = AppInfo::analyze(
+                    &flow.proto,
+                    flow.orig_port,
+                    flow.resp_port,
+                    &payloads[orig],
+                    &payloads[orig ^ 1],
+                );
                 record
             })
             .collect();

@@ -59,6 +59,7 @@ pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
         col("PROTO", false),
         col("ORIGINATOR", false),
         col("RESPONDER", false),
+        col("SERVICE", false),
         col("STATE", false),
         col("HISTORY", false),
         col("PKTS>", true),
@@ -67,6 +68,7 @@ pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
         col("BYTES<", true),
         col("DURATION", true),
         col("UID", false),
+        col("DETAIL", false),
     ];
     let endpoint = |a: IpAddr, p: u16| match a {
         IpAddr::V6(a) => format!("[{a}]:{p}"),
@@ -80,6 +82,7 @@ pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
                 r.proto.clone(),
                 endpoint(r.orig_h, r.orig_p),
                 endpoint(r.resp_h, r.resp_p),
+                r.app.service.clone().unwrap_or_default(),
                 r.conn_state.clone(),
                 r.history.clone(),
                 r.orig_pkts.to_string(),
@@ -88,10 +91,35 @@ pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
                 r.resp_bytes.to_string(),
                 format!("{:.1}s", r.duration),
                 r.uid.clone(),
+                detail(&r.app),
             ]
         })
         .collect();
     output::table(&columns, &rows)?;
     output::line(&format!("{} connections", records.len()))?;
     Ok(())
+}
+
+/// One line of what the application protocol said.
+fn detail(app: &crate::capture::protocols::AppInfo) -> String {
+    if let Some(h) = &app.http {
+        let ua = h.user_agent.as_deref().unwrap_or("-");
+        return format!(
+            "{} {}{} ua={ua}",
+            h.method,
+            h.host.as_deref().unwrap_or(""),
+            h.uri
+        );
+    }
+    if let Some(d) = &app.dns {
+        return format!("{} {} -> {}", d.qtype, d.query, d.answers.join(","));
+    }
+    if let Some(s) = &app.ssh {
+        return format!(
+            "{} / {}",
+            s.client.as_deref().unwrap_or("-"),
+            s.server.as_deref().unwrap_or("-")
+        );
+    }
+    String::new()
 }

@@ -7,7 +7,10 @@
 use std::{fs, path::PathBuf, time::Duration};
 
 use crate::{
-    capture::sweep::{Sweeper, Timeouts, boot_id},
+    capture::{
+        observe::Observations,
+        sweep::{Sweeper, Timeouts, boot_id},
+    },
     ebpf::FlowTable,
     store::Store,
 };
@@ -133,6 +136,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ),
         table: datapath.flow_table()?,
         clock: Clock::new().context("failed to read the system clocks")?,
+        observations: Observations::default(),
     };
     let signal = runtime.block_on(run_until_signal(events, sweep, &mut store))?;
     let live = rules.live_count(Clock::monotonic_now()?)?;
@@ -159,6 +163,7 @@ struct Sweep {
     sweeper: Sweeper,
     table: FlowTable,
     clock: Clock,
+    observations: Observations,
 }
 
 impl Sweep {
@@ -168,7 +173,13 @@ impl Sweep {
         let Ok(now) = Clock::monotonic_now() else {
             return;
         };
-        match self.sweeper.sweep(&mut self.table, store, &self.clock, now) {
+        match self.sweeper.sweep(
+            &mut self.table,
+            store,
+            &mut self.observations,
+            &self.clock,
+            now,
+        ) {
             Ok(swept) if swept.due > 0 => {
                 debug!(
                     due = swept.due,
@@ -205,22 +216,23 @@ async fn run_until_signal(
         tokio::select! {
             _ = term.recv() => return Ok("SIGTERM"),
             _ = int.recv() => return Ok("SIGINT"),
-            _ = tick.tick() => drain(ring.get_mut()),
+            _ = tick.tick() => drain(ring.get_mut(), &mut sweep.observations),
             _ = sweep_tick.tick() => sweep.tick(store),
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("failed to wait on the event ring")?;
-                drain(guard.get_inner_mut());
+                drain(guard.get_inner_mut(), &mut sweep.observations);
                 guard.clear_ready();
             }
         }
     }
 }
 
-/// Reads every pending event. Records are decoded and logged at debug level; turning them
-/// into connection records and device identity is the capture pipeline's job.
-fn drain(events: &mut RingBuf<MapData>) {
+/// Reads every pending event: first payloads are kept for the flows' records; the rest is
+/// logged at debug level until the device inventory consumes it.
+fn drain(events: &mut RingBuf<MapData>, observations: &mut Observations) {
     while let Some(record) = events.next() {
         match Event::decode(&record) {
+            Ok(Event::Payload(payload)) => observations.payload(&payload),
             Ok(event) => debug!(?event, "event"),
             Err(err) => warn!(error = %err, "undecodable event record"),
         }

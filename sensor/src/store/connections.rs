@@ -39,9 +39,9 @@ impl Store {
                 .prepare_cached(
                     "INSERT OR IGNORE INTO connections (uid, community_id, ts_ns, duration, \
                      orig_h, orig_p, resp_h, resp_p, proto, vlan, orig_pkts, orig_bytes, \
-                     resp_pkts, resp_bytes, conn_state, history, device_id) \
+                     resp_pkts, resp_bytes, conn_state, history, device_id, service, app) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                     ?16, ?17)",
+                     ?16, ?17, ?18, ?19)",
                 )
                 .map_err(sql("prepare the connection insert"))?;
             for r in records {
@@ -70,6 +70,8 @@ impl Store {
                         r.conn_state,
                         r.history,
                         r.device_id,
+                        r.app.service,
+                        serde_json::to_string(&r.app).unwrap_or_else(|_| "{}".to_owned()),
                     ])
                     .map_err(sql("insert a connection"))?;
             }
@@ -91,7 +93,7 @@ impl Store {
             .prepare_cached(
                 "SELECT uid, community_id, ts_ns, duration, orig_h, orig_p, resp_h, resp_p, \
                  proto, vlan, orig_pkts, orig_bytes, resp_pkts, resp_bytes, conn_state, \
-                 history, device_id FROM connections \
+                 history, device_id, app FROM connections \
                  WHERE ts_ns >= ?1 AND ts_ns < ?2 AND (?3 IS NULL OR orig_h = ?3 OR resp_h = ?3) \
                  ORDER BY ts_ns DESC LIMIT ?4",
             )
@@ -129,6 +131,7 @@ impl Store {
                     conn_state: row.get(14)?,
                     history: row.get(15)?,
                     device_id: row.get(16)?,
+                    app: serde_json::from_str(&row.get::<_, String>(17)?).unwrap_or_default(),
                 })
             })
             .map_err(sql("query connections"))?;
@@ -173,6 +176,10 @@ pub(crate) mod tests {
             conn_state: "SF".to_owned(),
             history: "SAFhaf".to_owned(),
             device_id: None,
+            app: crate::capture::protocols::AppInfo {
+                service: Some("http".to_owned()),
+                ..Default::default()
+            },
         }
     }
 

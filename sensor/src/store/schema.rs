@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The first schema: connections, devices and their addresses over time, the per-device
@@ -118,6 +118,14 @@ CREATE TABLE baseline_snapshots (
     ts_ns     INTEGER NOT NULL,
     data      BLOB NOT NULL
 );
+";
+
+/// The application layer of connection records: the service (indexed, for "who speaks
+/// SMB") and what the protocol said, as JSON.
+const V2: &str = "
+ALTER TABLE connections ADD COLUMN service TEXT;
+ALTER TABLE connections ADD COLUMN app TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX connections_service ON connections(service, ts_ns);
 ";
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ fn records() -> Vec<ConnRecord> {
             conn_state: "SF".to_owned(),
             history: "SAFhaf".to_owned(),
             device_id: None,
+            app: sensor::capture::protocols::AppInfo::default(),
         })
         .collect()
 }

@@ -1,0 +1,53 @@
+//! What the ring buffer says about flows that are still open: their first payloads, kept
+//! until the sweeper writes the flow's record.
+//!
+//! Bounded: past [`MAX_FLOWS`] flows, new payloads are counted and dropped rather than grow
+//! memory without limit (a flood of new flows must not exhaust the agent).
+
+use std::collections::HashMap;
+
+use sensor_common::{FlowKey, event::PayloadEvent};
+
+/// Flows whose payloads are kept at most.
+pub const MAX_FLOWS: usize = 262_144;
+
+/// The first payload of each direction (index = `Direction`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Payloads(pub [Vec<u8>; 2]);
+
+/// Payloads by flow.
+#[derive(Debug, Default)]
+pub struct Observations {
+    flows: HashMap<FlowKey, Payloads>,
+    /// Payload events dropped because the table was full.
+    pub dropped: u64,
+}
+
+impl Observations {
+    /// Keeps a payload event's bytes under its flow and direction.
+    pub fn payload(&mut self, event: &PayloadEvent) {
+        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&event.key) {
+            self.dropped += 1;
+            return;
+        }
+        let len = usize::from(event.len).min(event.data.len());
+        let dir = usize::from(event.direction & 1);
+        let entry = self.flows.entry(event.key).or_default();
+        entry.0[dir] = event.data[..len].to_vec();
+    }
+
+    /// Takes what is kept for a flow (its record is being written).
+    pub fn take(&mut self, key: &FlowKey) -> Payloads {
+        self.flows.remove(key).unwrap_or_default()
+    }
+
+    /// Flows with kept payloads.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+}

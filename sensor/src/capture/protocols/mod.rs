@@ -1,0 +1,73 @@
+//! Application protocols, read from the first payload bytes of each direction of a flow.
+//!
+//! The XDP program hands over at most `PAYLOAD_SNIPPET_LEN` bytes of the first payload packet
+//! in each direction. That is enough for an HTTP request line and its first headers, a DNS
+//! query and the start of its answer, an SSH banner, and the magic bytes of SMB, RDP,
+//! DCE-RPC, Kerberos and LDAP. Maintained parsers do the parsing (httparse, simple-dns); what
+//! is read by hand here is a few bounds-checked bytes. Input is attacker-controlled: every
+//! parser returns `None` on anything it does not understand.
+//!
+//! # Layout
+//! - [`http`], [`dns`], [`ssh`]: the fields an analyst asks for.
+//! - [`service`]: which service a flow speaks, by magic bytes and ports.
+
+pub mod dns;
+pub mod http;
+pub mod service;
+pub mod ssh;
+
+use serde::{Deserialize, Serialize};
+
+/// What was learned of a flow's application protocol.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// The service (`http`, `dns`, `ssh`, `tls`, `smb`, `rdp`, `dce_rpc`, `kerberos`, `ldap`,
+    /// `winrm`, `dhcp`), if recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The HTTP request (and response status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<http::Http>,
+    /// The DNS query and answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<dns::Dns>,
+    /// The SSH banners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<ssh::Ssh>,
+}
+
+impl AppInfo {
+    /// Reads a flow's first payloads: `orig` from the originator, `resp` from the responder.
+    pub fn analyze(proto: &str, orig_port: u16, resp_port: u16, orig: &[u8], resp: &[u8]) -> Self {
+        let tcp = proto == "tcp";
+        let http = tcp.then(|| http::Http::parse(orig, resp)).flatten();
+        let dns = matches!(resp_port, 53 | 5353 | 5355)
+            .then(|| dns::Dns::parse(orig, resp, tcp))
+            .flatten();
+        let ssh = tcp.then(|| ssh::Ssh::parse(orig, resp)).flatten();
+        let service = if http.is_some() {
+            Some(if matches!(resp_port, 5985 | 5986) {
+                "winrm"
+            } else {
+                "http"
+            })
+        } else if dns.is_some() {
+            Some("dns")
+        } else if ssh.is_some() {
+            Some("ssh")
+        } else {
+            service::recognise(proto, orig_port, resp_port, orig, resp)
+        };
+        Self {
+            service: service.map(str::to_owned),
+            http,
+            dns,
+            ssh,
+        }
+    }
+
+    /// Whether nothing was learned.
+    pub fn is_empty(&self) -> bool {
+        self.service.is_none() && self.http.is_none() && self.dns.is_none() && self.ssh.is_none()
+    }
+}
