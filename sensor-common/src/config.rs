@@ -17,9 +17,13 @@ pub struct Config {
     /// under which its flow passed the rules, so packets of that flow skip the rule lookups
     /// until a rule changes.
     pub rules_generation: u32,
+    /// When not 0, the program's clock: every packet is stamped with this time instead of
+    /// the kernel's. `sensor replay` sets it to each frame's capture time, so offline
+    /// analysis runs on the capture's own clock.
+    pub fixed_now_ns: u64,
 }
 
-const _: () = assert!(size_of::<Config>() == 24);
+const _: () = assert!(size_of::<Config>() == 32);
 
 /// Bits of [`Config::flags`].
 pub mod flags {
@@ -41,6 +45,7 @@ impl Config {
             hit_event_interval_ns: DEFAULT_HIT_EVENT_INTERVAL_NS,
             flags: flags::EVENTS,
             rules_generation: 0,
+            fixed_now_ns: 0,
         }
     }
 }

@@ -22,12 +22,18 @@ impl<'a> Run<'a> {
     /// Reads the clock and the settings.
     #[inline(always)]
     pub fn new(ctx: &'a XdpContext, tally: Tally) -> Self {
+        let config = maps::config();
+        let now = if config.fixed_now_ns != 0 {
+            config.fixed_now_ns
+        } else {
+            // SAFETY: the helper takes no arguments and only reads the clock.
+            unsafe { bpf_ktime_get_coarse_ns() }
+        };
         Self {
             ctx,
             tally,
-            // SAFETY: the helper takes no arguments and only reads the clock.
-            now: unsafe { bpf_ktime_get_coarse_ns() },
-            config: maps::config(),
+            now,
+            config,
         }
     }
 

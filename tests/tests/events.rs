@@ -122,7 +122,11 @@ fn r4_payload_snippet_is_bounded_and_ignores_ethernet_padding() {
         .filter_map(|e| e.payload().map(<[u8]>::to_vec))
         .collect();
     assert_eq!(snippets.len(), 2);
-    assert_eq!(snippets[0], big[..128].to_vec(), "bounded at 128 bytes");
+    assert_eq!(
+        snippets[0],
+        big[..sensor_common::event::PAYLOAD_SNIPPET_LEN].to_vec(),
+        "bounded at PAYLOAD_SNIPPET_LEN bytes"
+    );
     assert_eq!(snippets[1], b"hi".to_vec(), "padding is not payload");
 }
 

@@ -38,3 +38,6 @@ mod community_id;
 
 /// Connection records from live traffic, and across a kill -9 and restart of the agent.
 mod records;
+
+/// `sensor replay` on the shared captures against tshark on the same files.
+mod replay;

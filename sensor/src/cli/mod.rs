@@ -6,6 +6,7 @@ pub mod conns;
 pub mod detach;
 pub mod flows;
 pub mod output;
+pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod status;
@@ -34,6 +35,8 @@ pub enum Command {
     Flows(flows::FlowsArgs),
     /// List connection records (flows that ended or went idle) from the store.
     Conns(conns::ConnsArgs),
+    /// Run capture files through the pipeline into connection records.
+    Replay(replay::ReplayArgs),
     /// Show the data path's counters.
     Status(status::StatusArgs),
     /// List the response rules in the kernel, with owners, expiry and hits.
@@ -71,6 +74,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Flows(args) => flows::flows(&args),
         Command::Conns(args) => conns::conns(&args),
+        Command::Replay(args) => replay::replay_cmd(&args),
         Command::Status(args) => status::status(&args),
         Command::Rules(args) => rules::rules(&args),
         Command::Detach(args) => detach::detach(&args),

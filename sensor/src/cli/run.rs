@@ -8,7 +8,7 @@ use std::{fs, path::PathBuf, time::Duration};
 
 use crate::{
     capture::{
-        observe::Observations,
+        observe::{self, Observations},
         sweep::{Sweeper, Timeouts, boot_id},
     },
     ebpf::FlowTable,
@@ -26,7 +26,6 @@ use tracing::{debug, info, warn};
 
 use super::{PinArgs, StateArgs};
 use crate::{
-    capture::event::Event,
     clock::Clock,
     ebpf::{AttachMode, Datapath, LoadOptions, Shutdown},
     instance_lock::InstanceLock,
@@ -216,25 +215,13 @@ async fn run_until_signal(
         tokio::select! {
             _ = term.recv() => return Ok("SIGTERM"),
             _ = int.recv() => return Ok("SIGINT"),
-            _ = tick.tick() => drain(ring.get_mut(), &mut sweep.observations),
+            _ = tick.tick() => observe::drain(ring.get_mut(), &mut sweep.observations),
             _ = sweep_tick.tick() => sweep.tick(store),
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("failed to wait on the event ring")?;
-                drain(guard.get_inner_mut(), &mut sweep.observations);
+                observe::drain(guard.get_inner_mut(), &mut sweep.observations);
                 guard.clear_ready();
             }
-        }
-    }
-}
-
-/// Reads every pending event: first payloads are kept for the flows' records; the rest is
-/// logged at debug level until the device inventory consumes it.
-fn drain(events: &mut RingBuf<MapData>, observations: &mut Observations) {
-    while let Some(record) = events.next() {
-        match Event::decode(&record) {
-            Ok(Event::Payload(payload)) => observations.payload(&payload),
-            Ok(event) => debug!(?event, "event"),
-            Err(err) => warn!(error = %err, "undecodable event record"),
         }
     }
 }

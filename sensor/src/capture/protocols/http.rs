@@ -29,9 +29,11 @@ impl Http {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         // A snippet usually ends inside the headers: a partial parse is what we want, and
-        // httparse fills in whatever complete headers it has seen.
+        // httparse fills in whatever complete headers it has seen. What it refuses (bare LF
+        // line ends, a missing target: things attackers and odd clients send) is read
+        // leniently instead.
         if req.parse(request).is_err() {
-            return None;
+            return lenient(request);
         }
         let method = req.method?.to_owned();
         let uri = req.path?.to_owned();
@@ -55,6 +57,71 @@ impl Http {
     }
 }
 
+/// Methods a lenient parse accepts (RFC 9110 and the common `WebDAV` ones).
+const METHODS: [&str; 14] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+];
+
+/// A request line `METHOD [TARGET] [HTTP/x.y]` and `Name: value` headers, with CRLF or
+/// bare LF line ends. The method must be a known one, or an upper-case token on a line that
+/// names an HTTP version (custom methods such as `CCM_POST`). Only string splitting: no
+/// indexing that could panic on odd input.
+fn lenient(request: &[u8]) -> Option<Http> {
+    let text = std::str::from_utf8(request).ok().or_else(|| {
+        // A snippet may end inside a multi-byte character: keep the valid prefix.
+        let valid = std::str::from_utf8(request).err()?.valid_up_to();
+        std::str::from_utf8(request.get(..valid)?).ok()
+    })?;
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let first = lines.next()?;
+    let words: Vec<&str> = first.split(' ').filter(|w| !w.is_empty()).collect();
+    let (&method, rest) = words.split_first()?;
+    let token = !method.is_empty()
+        && method.len() <= 24
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-');
+    let versioned = rest.iter().any(|w| w.contains("HTTP/"));
+    if !token || !(METHODS.contains(&method) || versioned) || rest.len() > 2 {
+        return None;
+    }
+    let uri = rest
+        .first()
+        .filter(|w| !w.starts_with("HTTP/"))
+        .copied()
+        .unwrap_or("");
+    let mut http = Http {
+        method: method.to_owned(),
+        uri: uri.to_owned(),
+        ..Http::default()
+    };
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().to_owned();
+        if name.eq_ignore_ascii_case("host") {
+            http.host = Some(value);
+        } else if name.eq_ignore_ascii_case("user-agent") {
+            http.user_agent = Some(value);
+        }
+    }
+    Some(http)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Http;
@@ -69,6 +136,36 @@ mod tests {
         assert_eq!(h.host.as_deref(), Some("example.test"));
         assert_eq!(h.user_agent.as_deref(), Some("demo/1.0"));
         assert_eq!(h.status, Some(404));
+    }
+
+    #[test]
+    fn lenient_request_without_target_and_bare_newlines() {
+        let h = Http::parse(b"OPTIONS HTTP/1.1\nHost: www.example.test\n\n", b"").unwrap();
+        assert_eq!(h.method, "OPTIONS");
+        assert_eq!(h.uri, "");
+        assert_eq!(h.host.as_deref(), Some("www.example.test"));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let len = rng.usize(..200);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            if rng.bool() && len > 8 {
+                bytes[..4].copy_from_slice(b"GET ");
+            }
+            let _ = Http::parse(&bytes, &bytes);
+        }
+    }
+
+    #[test]
+    fn bare_method_and_custom_method() {
+        let h = Http::parse(b"OPTIONS\nHost: www.example.test\n\n", b"").unwrap();
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("OPTIONS", ""));
+        let h = Http::parse(b"CCM_POST /x HTTP/1.1\r\nHost: a.test\r\n", b"").unwrap();
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("CCM_POST", "/x"));
+        assert_eq!(Http::parse(b"HELLO world\n", b""), None);
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! `sensor replay FILE...`: capture files through the real pipeline into a database.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output;
+use crate::{
+    capture::{replay::replay, sweep::Timeouts},
+    store::Store,
+};
+
+/// Arguments of `sensor replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// pcap or pcapng files, replayed in order.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory of the database the records go to (read them with
+    /// `sensor conns --state-dir DIR`). Kept apart from the live agent's by default.
+    #[arg(long, value_name = "DIR", default_value = "sensor-replay")]
+    pub state_dir: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Replays and prints a summary.
+pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
+    let mut store = Store::open(&args.state_dir.join("sensor.db"))?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} replaying: {pos} frames ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let stats = replay(&args.files, &mut store, Timeouts::default(), |n| {
+        bar.set_position(n);
+    })
+    .context("replay failed (it needs root to run the XDP program)")?;
+    bar.finish_and_clear();
+    if args.json {
+        return Ok(output::json(&stats)?);
+    }
+    output::line(&format!(
+        "replayed {} frames into {} connection records in {}",
+        stats.frames,
+        stats.records,
+        args.state_dir.display()
+    ))?;
+    if stats.not_ethernet > 0 || stats.cut > 0 {
+        output::line(&format!(
+            "skipped {} frames that are not Ethernet; cut {} frames longer than {} bytes",
+            stats.not_ethernet,
+            stats.cut,
+            crate::capture::replay::MAX_FRAME
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! `sensor replay` on the shared captures against tshark on the same files: per conversation,
+//! packets and bytes each way; per connection, the first HTTP request's host and user agent
+//! and the first DNS query name.
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use sensor_tests::{
+    cli::{field, sensor_json},
+    env, fixtures,
+};
+use serde_json::Value;
+
+/// Untagged, unfragmented captures (what tshark's conversations and ours agree on).
+const FILES: [&str; 6] = [
+    "benign_mixed/zeek__web.pcap",
+    "benign_mixed/zeek__wikipedia.pcap",
+    "benign_mixed/zeek__http_bro.org.pcap",
+    "benign_mixed/zeek__workshop_2011_browse.pcap",
+    "http_useragent/zeek__http_methods.pcap",
+    "dns/zeek__dns_mdns.pcap",
+];
+
+/// A conversation named the same way from both sides: proto and the two endpoints, ordered.
+type Conv = (String, (IpAddr, u16), (IpAddr, u16));
+
+/// Packets and bytes sent by the lower endpoint, then by the higher.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    lo: (u64, u64),
+    hi: (u64, u64),
+}
+
+fn conv(proto: &str, a: (IpAddr, u16), b: (IpAddr, u16)) -> (Conv, bool) {
+    if a <= b {
+        ((proto.to_owned(), a, b), true)
+    } else {
+        ((proto.to_owned(), b, a), false)
+    }
+}
+
+struct Tshark {
+    counts: BTreeMap<Conv, Counts>,
+    /// First HTTP request (host, user agent) per conversation.
+    http: BTreeMap<Conv, (String, String)>,
+    /// First DNS query name per conversation.
+    dns: BTreeMap<Conv, String>,
+}
+
+fn tshark(path: &std::path::Path) -> Tshark {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-T", "fields", "-E", "separator=/t", "-e", "frame.len"])
+        .args([
+            "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
+        ])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .args([
+            "-e",
+            "http.request",
+            "-e",
+            "http.host",
+            "-e",
+            "http.user_agent",
+        ])
+        .args(["-e", "dns.flags.response", "-e", "dns.qry.name"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success());
+    let mut t = Tshark {
+        counts: BTreeMap::new(),
+        http: BTreeMap::new(),
+        dns: BTreeMap::new(),
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let raw: Vec<&str> = line.split('\t').collect();
+        let c: Vec<&str> = raw
+            .iter()
+            .map(|f| f.split(',').next().unwrap_or(""))
+            .collect();
+        let (src, dst) = if c[1].is_empty() {
+            (c[3], c[4])
+        } else {
+            (c[1], c[2])
+        };
+        let (Ok(src), Ok(dst)) = (src.parse::<IpAddr>(), dst.parse::<IpAddr>()) else {
+            continue;
+        };
+        let (proto, sp, dp) = if !c[5].is_empty() {
+            ("tcp", c[5], c[6])
+        } else if !c[7].is_empty() {
+            ("udp", c[7], c[8])
+        } else {
+            continue;
+        };
+        let (Ok(sp), Ok(dp)) = (sp.parse::<u16>(), dp.parse::<u16>()) else {
+            continue;
+        };
+        let len: u64 = c[0].parse().unwrap();
+        let (key, src_is_lo) = conv(proto, (src, sp), (dst, dp));
+        let e = t.counts.entry(key.clone()).or_default();
+        let side = if src_is_lo { &mut e.lo } else { &mut e.hi };
+        side.0 += 1;
+        side.1 += len;
+        if !c[9].is_empty() && !t.http.contains_key(&key) {
+            t.http
+                .insert(key.clone(), (c[10].to_owned(), raw[11].to_owned()));
+        }
+        if c[12] == "0" && !c[13].is_empty() && !t.dns.contains_key(&key) {
+            t.dns.insert(key, c[13].to_owned());
+        }
+    }
+    t
+}
+
+#[test]
+fn r5_replay_matches_tshark_per_conversation() {
+    if !env::require_root("r5_replay_matches_tshark_per_conversation") {
+        return;
+    }
+    let mut compared = (0, 0, 0);
+    for file in FILES {
+        let path = fixtures::pcaps_dir().join(file);
+        let scratch = env::Scratch::new(&format!("replay-{}", compared.0));
+        let state = scratch.path().to_string_lossy().into_owned();
+        let path_str = path.to_string_lossy().into_owned();
+        let summary = sensor_json(&["replay", "--json", "--state-dir", &state, &path_str]);
+        assert_eq!(
+            field(&summary, "cut"),
+            0,
+            "{file}: no frame longer than the program takes"
+        );
+        let records = sensor_json(&["conns", "--json", "--limit", "0", "--state-dir", &state]);
+        let mut ours: BTreeMap<Conv, Counts> = BTreeMap::new();
+        let mut http: BTreeMap<Conv, Value> = BTreeMap::new();
+        let mut dns: BTreeMap<Conv, Value> = BTreeMap::new();
+        for r in records.as_array().unwrap() {
+            let proto = r["proto"].as_str().unwrap();
+            if proto != "tcp" && proto != "udp" {
+                continue;
+            }
+            let ip = |k: &str| r[k].as_str().unwrap().parse::<IpAddr>().unwrap();
+            let orig = (ip("orig_h"), field(r, "orig_p") as u16);
+            let resp = (ip("resp_h"), field(r, "resp_p") as u16);
+            let (key, orig_is_lo) = conv(proto, orig, resp);
+            let o = (field(r, "orig_pkts"), field(r, "orig_bytes"));
+            let s = (field(r, "resp_pkts"), field(r, "resp_bytes"));
+            let e = ours.entry(key.clone()).or_default();
+            let (lo, hi) = if orig_is_lo { (o, s) } else { (s, o) };
+            e.lo = (e.lo.0 + lo.0, e.lo.1 + lo.1);
+            e.hi = (e.hi.0 + hi.0, e.hi.1 + hi.1);
+            if !r["app"]["http"].is_null() {
+                http.insert(key.clone(), r["app"]["http"].clone());
+            }
+            if !r["app"]["dns"].is_null() {
+                dns.insert(key, r["app"]["dns"].clone());
+            }
+        }
+        let want = tshark(&path);
+        assert_eq!(
+            ours, want.counts,
+            "{file}: conversations, packets and bytes each way"
+        );
+        compared.0 += want.counts.len();
+        for (key, (host, ua)) in &want.http {
+            let got = &http
+                .get(key)
+                .unwrap_or_else(|| panic!("{file}: no HTTP fields for {key:?}"));
+            assert_eq!(got["host"].as_str().unwrap_or(""), host, "{file} {key:?}");
+            assert_eq!(
+                got["user_agent"].as_str().unwrap_or(""),
+                ua,
+                "{file} {key:?}"
+            );
+            compared.1 += 1;
+        }
+        for (key, name) in &want.dns {
+            let got = dns
+                .get(key)
+                .unwrap_or_else(|| panic!("{file}: no DNS fields for {key:?}"));
+            assert_eq!(got["query"].as_str().unwrap(), name, "{file} {key:?}");
+            compared.2 += 1;
+        }
+    }
+    assert!(
+        compared.0 > 50 && compared.1 > 20 && compared.2 > 5,
+        "compared {compared:?} (conversations, HTTP, DNS)"
+    );
+}
