@@ -1,12 +1,6 @@
 //! The shared fixtures beside the project: `../shared/pcaps` and `../shared/edr-fixtures`.
 
-use std::{fs::File, io::BufReader, path::PathBuf};
-
-use pcap_file::{
-    DataLink,
-    pcap::PcapReader,
-    pcapng::{Block, PcapNgReader},
-};
+use std::path::PathBuf;
 
 /// The shared directory: `SENSOR_SHARED_DIR`, or `shared/` beside the workspace.
 pub fn shared_dir() -> PathBuf {
@@ -45,36 +39,17 @@ pub fn all_pcaps() -> Vec<PathBuf> {
     out
 }
 
-/// The Ethernet frames of a capture (pcap or pcapng); frames of other link types are left
-/// out. A file that cannot be read yields what was read before the error.
+/// The Ethernet frames of a capture (pcap or pcapng), read with the agent's own reader;
+/// frames of other link types are left out, and a file that cannot be read yields what was
+/// read before the error.
 pub fn ethernet_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let Ok(file) = File::open(path) else {
-        return out;
+    let Ok(mut capture) = sensor::capture::pcap::Capture::open(path) else {
+        return Vec::new();
     };
-    let reader = BufReader::new(file);
-    if path.extension().is_some_and(|e| e == "pcapng") {
-        let Ok(mut ng) = PcapNgReader::new(reader) else {
-            return out;
-        };
-        let mut links = Vec::new();
-        while let Some(Ok(block)) = ng.next_block() {
-            match block {
-                Block::InterfaceDescription(idb) => links.push(idb.linktype),
-                Block::EnhancedPacket(epb)
-                    if links.get(epb.interface_id as usize) == Some(&DataLink::ETHERNET) =>
-                {
-                    out.push(epb.data.into_owned());
-                }
-                _ => {}
-            }
-        }
-    } else if let Ok(mut pcap) = PcapReader::new(reader) {
-        if pcap.header().datalink != DataLink::ETHERNET {
-            return out;
-        }
-        while let Some(Ok(packet)) = pcap.next_packet() {
-            out.push(packet.data.into_owned());
+    let mut out = Vec::new();
+    while let Some(Ok(frame)) = capture.next_frame() {
+        if frame.ethernet {
+            out.push(frame.data);
         }
     }
     out
