@@ -9,6 +9,7 @@
 //!   program, and typed handles on its maps.
 //! - [`capture`]: turning kernel flow entries into records people and scripts read.
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
+//! - [`devices`]: the device inventory (MACs, addresses over time, host names).
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
 //! - [`cli`]: the subcommands; `cli::output` is the only place that prints.
@@ -16,6 +17,7 @@
 pub mod capture;
 pub mod cli;
 pub mod clock;
+pub mod devices;
 pub mod ebpf;
 pub mod instance_lock;
 pub mod store;

@@ -300,3 +300,44 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();
 }
+
+#[test]
+fn r5_arp_makes_a_device_and_its_records_name_it() {
+    if !env::require_root("r5_arp_makes_a_device_and_its_records_name_it") {
+        return;
+    }
+    let run = Running::start("arpdevice");
+    // Let the client resolve its gateway for itself: its ARP request is what the sensor sees.
+    run.lab
+        .client
+        .ip(&[
+            "neigh",
+            "del",
+            lab::GATEWAY_INSIDE_IP,
+            "dev",
+            &run.lab.client_if,
+        ])
+        .unwrap();
+    tcp_transfer(&run, 7200, 1_000);
+    let records = wait_for_records(&run, |r| r.iter().any(|x| x["resp_p"] == 7200));
+    let record = records.iter().find(|x| x["resp_p"] == 7200).unwrap();
+    let devices = sensor_json(&["devices", "--json", "--state-dir", &run.state()]);
+    let client = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mac"] == "02:77:01:00:00:0c")
+        .unwrap_or_else(|| panic!("no device for the client's MAC: {devices}"));
+    let addrs: Vec<&str> = client["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
+    assert!(addrs.contains(&lab::CLIENT_IP), "{client}");
+    assert_eq!(client["internal"], true);
+    assert_eq!(
+        record["device_id"], client["id"],
+        "the record names the client's device"
+    );
+}

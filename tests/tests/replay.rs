@@ -196,3 +196,48 @@ fn r5_replay_matches_tshark_per_conversation() {
         "compared {compared:?} (conversations, HTTP, DNS)"
     );
 }
+
+#[test]
+fn r5_replay_learns_dhcp_host_names_as_tshark_reads_them() {
+    if !env::require_root("r5_replay_learns_dhcp_host_names_as_tshark_reads_them") {
+        return;
+    }
+    let path = fixtures::pcaps_dir().join("benign_mixed/zeek__dhcp.pcap");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-T", "fields", "-E", "separator=/t"])
+        .args(["-e", "dhcp.hw.mac_addr", "-e", "dhcp.option.hostname"])
+        .output()
+        .expect("run tshark");
+    let want: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, name)| !name.is_empty())
+        .map(|(mac, name)| (mac.to_owned(), name.to_owned()))
+        .collect();
+    assert!(!want.is_empty(), "the capture names a host");
+    let scratch = env::Scratch::new("replay-dhcp");
+    let state = scratch.path().to_string_lossy().into_owned();
+    sensor_json(&[
+        "replay",
+        "--json",
+        "--state-dir",
+        &state,
+        &path.to_string_lossy(),
+    ]);
+    let devices = sensor_json(&["devices", "--json", "--state-dir", &state]);
+    for (mac, name) in &want {
+        let device = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["mac"] == mac.as_str())
+            .unwrap_or_else(|| panic!("no device for {mac}: {devices}"));
+        assert_eq!(device["hostname"], name.as_str());
+        assert!(
+            !device["addresses"].as_array().unwrap().is_empty(),
+            "its DHCP address"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! - [`observe`]: first payloads of open flows, kept for their records.
 //! - [`protocols`]: application protocols from the first payload bytes.
 //! - [`pcap`]: reading capture files.
+//! - [`pipeline`]: ring buffer to store, shared by the live agent and replay.
 //! - [`replay`]: captures through the real program, on their own clock.
 //! - [`sweep`]: ended and idle flows into stored records.
 //! - [`community_id`]: the Community ID v1 flow hash.
@@ -17,6 +18,7 @@ pub mod event;
 pub mod live_flow;
 pub mod observe;
 pub mod pcap;
+pub mod pipeline;
 pub mod protocols;
 pub mod replay;
 pub mod sweep;

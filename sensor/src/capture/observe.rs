@@ -6,11 +6,7 @@
 
 use std::collections::HashMap;
 
-use aya::maps::{MapData, RingBuf};
 use sensor_common::{FlowKey, event::PayloadEvent};
-use tracing::{debug, warn};
-
-use super::event::Event;
 
 /// Flows whose payloads are kept at most.
 pub const MAX_FLOWS: usize = 262_144;
@@ -53,17 +49,5 @@ impl Observations {
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
-    }
-}
-
-/// Reads every pending event of the ring: first payloads are kept for the flows' records;
-/// the rest is logged at debug level until the device inventory consumes it.
-pub fn drain(ring: &mut RingBuf<MapData>, observations: &mut Observations) {
-    while let Some(record) = ring.next() {
-        match Event::decode(&record) {
-            Ok(Event::Payload(payload)) => observations.payload(&payload),
-            Ok(event) => debug!(?event, "event"),
-            Err(err) => warn!(error = %err, "undecodable event record"),
-        }
     }
 }

@@ -9,12 +9,14 @@ use std::path::PathBuf;
 use sensor_common::Config;
 
 use super::{
-    observe::{self, Observations},
+    observe::Observations,
     pcap::{Capture, PcapError},
+    pipeline::Pipeline,
     sweep::{SweepError, Sweeper, Timeouts},
 };
 use crate::{
     clock::Clock,
+    devices::Inventory,
     ebpf::{Datapath, LoadOptions, LoaderError},
     store::Store,
 };
@@ -56,15 +58,19 @@ pub fn replay(
     paths: &[PathBuf],
     store: &mut Store,
     timeouts: Timeouts,
+    inventory: Inventory,
     mut progress: impl FnMut(u64),
 ) -> Result<ReplayStats, ReplayError> {
     let mut dp = Datapath::load(&LoadOptions::default())?;
     let mut ring = dp.events()?;
-    let mut table = dp.flow_table()?;
-    let mut observations = Observations::default();
-    // Capture times are epoch ns, so the records need no offset.
-    let clock = Clock::from_offset(0);
-    let sweeper = Sweeper::new(timeouts, "replay".to_owned());
+    let mut pipeline = Pipeline {
+        observations: Observations::default(),
+        inventory,
+        sweeper: Sweeper::new(timeouts, "replay".to_owned()),
+        table: dp.flow_table()?,
+        // Capture times are epoch ns, so records and devices need no offset.
+        clock: Clock::from_offset(0),
+    };
     let mut config = Config {
         new_flows_per_sec: 0,
         ..Config::new()
@@ -89,23 +95,19 @@ pub fn replay(
             dp.test_run(&frame.data)?;
             stats.frames += 1;
             if stats.frames % 256 == 0 {
-                observe::drain(&mut ring, &mut observations);
+                pipeline.drain(&mut ring, store);
                 progress(stats.frames);
             }
             if frame.ts_ns.saturating_sub(last_sweep) >= SWEEP_EVERY_NS {
-                observe::drain(&mut ring, &mut observations);
-                stats.records += sweeper
-                    .sweep(&mut table, store, &mut observations, &clock, frame.ts_ns)?
-                    .stored;
+                pipeline.drain(&mut ring, store);
+                stats.records += pipeline.sweep(store, frame.ts_ns)?.stored;
                 last_sweep = frame.ts_ns;
             }
         }
     }
-    observe::drain(&mut ring, &mut observations);
+    pipeline.drain(&mut ring, store);
     // The capture is over: every flow still open ends now.
-    stats.records += sweeper
-        .sweep(&mut table, store, &mut observations, &clock, u64::MAX)?
-        .stored;
+    stats.records += pipeline.sweep(store, u64::MAX)?.stored;
     progress(stats.frames);
     Ok(stats)
 }

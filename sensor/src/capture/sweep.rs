@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
+    devices::Inventory,
     ebpf::{FlowTable, MapsError},
     store::{Store, StoreError},
 };
@@ -113,6 +114,7 @@ impl Sweeper {
         table: &mut FlowTable,
         store: &mut Store,
         observations: &mut Observations,
+        inventory: &Inventory,
         clock: &Clock,
         now_ns: u64,
     ) -> Result<Swept, SweepError> {
@@ -127,7 +129,7 @@ impl Sweeper {
         if due.is_empty() {
             return Ok(Swept::default());
         }
-        let records: Vec<ConnRecord> = due
+        let mut records: Vec<ConnRecord> = due
             .iter()
             .map(|(key, stats)| {
                 let flow = LiveFlow::from_kernel(key, stats, clock);
@@ -145,6 +147,10 @@ impl Sweeper {
                 record
             })
             .collect();
+        for record in &mut records {
+            let ts = record.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            record.device_id = inventory.device_for(store, record.orig_h, ts)?;
+        }
         let stored = store.insert_connections(&records)?;
         let keys: Vec<FlowKey> = due.iter().map(|(k, _)| *k).collect();
         table.forget(&keys)?;

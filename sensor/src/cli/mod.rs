@@ -4,6 +4,7 @@
 
 pub mod conns;
 pub mod detach;
+pub mod devices;
 pub mod flows;
 pub mod output;
 pub mod replay;
@@ -35,6 +36,8 @@ pub enum Command {
     Flows(flows::FlowsArgs),
     /// List connection records (flows that ended or went idle) from the store.
     Conns(conns::ConnsArgs),
+    /// List the device inventory: MACs, addresses over time, host names.
+    Devices(devices::DevicesArgs),
     /// Run capture files through the pipeline into connection records.
     Replay(replay::ReplayArgs),
     /// Show the data path's counters.
@@ -75,6 +78,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Flows(args) => flows::flows(&args),
         Command::Conns(args) => conns::conns(&args),
         Command::Replay(args) => replay::replay_cmd(&args),
+        Command::Devices(args) => devices::devices(&args),
         Command::Status(args) => status::status(&args),
         Command::Rules(args) => rules::rules(&args),
         Command::Detach(args) => detach::detach(&args),

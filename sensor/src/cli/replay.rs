@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::output;
 use crate::{
     capture::{replay::replay, sweep::Timeouts},
+    devices::Inventory,
     store::Store,
 };
 
@@ -21,6 +22,9 @@ pub struct ReplayArgs {
     /// `sensor conns --state-dir DIR`). Kept apart from the live agent's by default.
     #[arg(long, value_name = "DIR", default_value = "sensor-replay")]
     pub state_dir: PathBuf,
+    /// A network that is inside (its addresses are devices); repeat for several.
+    #[arg(long, value_name = "CIDR", default_values_t = super::run::default_internal())]
+    pub internal: Vec<ipnet::IpNet>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -34,9 +38,16 @@ pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{spinner} replaying: {pos} frames ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    let stats = replay(&args.files, &mut store, Timeouts::default(), |n| {
-        bar.set_position(n);
-    })
+    let inventory = Inventory::new(args.internal.clone());
+    let stats = replay(
+        &args.files,
+        &mut store,
+        Timeouts::default(),
+        inventory,
+        |n| {
+            bar.set_position(n);
+        },
+    )
     .context("replay failed (it needs root to run the XDP program)")?;
     bar.finish_and_clear();
     if args.json {

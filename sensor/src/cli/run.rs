@@ -8,10 +8,11 @@ use std::{fs, path::PathBuf, time::Duration};
 
 use crate::{
     capture::{
-        observe::{self, Observations},
+        observe::Observations,
+        pipeline::Pipeline,
         sweep::{Sweeper, Timeouts, boot_id},
     },
-    ebpf::FlowTable,
+    devices::Inventory,
     store::Store,
 };
 
@@ -73,6 +74,17 @@ pub struct RunArgs {
     /// An ICMP flow (or one of another protocol) is recorded after this long idle.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = duration)]
     pub icmp_timeout: Duration,
+    /// A network that is inside (its addresses are devices); repeat for several.
+    #[arg(long, value_name = "CIDR", default_values_t = default_internal())]
+    pub internal: Vec<ipnet::IpNet>,
+}
+
+/// The default internal networks, for clap.
+pub fn default_internal() -> Vec<ipnet::IpNet> {
+    crate::devices::DEFAULT_INTERNAL
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// Parses `90s`, `30m`, `2h`, `1h 30m`.
@@ -122,7 +134,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     let events = datapath.events()?;
     let mut store = Store::open(&args.state.db_path())?;
-    let sweep = Sweep {
+    let pipeline = Pipeline {
+        observations: Observations::default(),
+        inventory: Inventory::new(args.internal.clone()),
         sweeper: Sweeper::new(
             Timeouts {
                 tcp_closed: args.tcp_closed_timeout,
@@ -135,9 +149,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ),
         table: datapath.flow_table()?,
         clock: Clock::new().context("failed to read the system clocks")?,
-        observations: Observations::default(),
     };
-    let signal = runtime.block_on(run_until_signal(events, sweep, &mut store))?;
+    let signal = runtime.block_on(run_until_signal(events, pipeline, &mut store))?;
     let live = rules.live_count(Clock::monotonic_now()?)?;
     if live > 0 {
         info!(
@@ -157,38 +170,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the sweep tick needs.
-struct Sweep {
-    sweeper: Sweeper,
-    table: FlowTable,
-    clock: Clock,
-    observations: Observations,
-}
-
-impl Sweep {
-    /// Records and removes the flows that are due; failures are logged and retried on the
-    /// next tick (the flows stay in the table until their records are committed).
-    fn tick(&mut self, store: &mut Store) {
-        let Ok(now) = Clock::monotonic_now() else {
-            return;
-        };
-        match self.sweeper.sweep(
-            &mut self.table,
-            store,
-            &mut self.observations,
-            &self.clock,
-            now,
-        ) {
-            Ok(swept) if swept.due > 0 => {
-                debug!(
-                    due = swept.due,
-                    stored = swept.stored,
-                    "swept flows into records"
-                );
-            }
-            Ok(_) => {}
-            Err(err) => warn!(error = %err, "sweep failed; retrying on the next tick"),
+/// Sweeps, logging failures (the flows stay in the table and are retried on the next tick,
+/// as their records were not committed).
+fn sweep_tick(pipeline: &mut Pipeline, store: &mut Store) {
+    let Ok(now) = Clock::monotonic_now() else {
+        return;
+    };
+    match pipeline.sweep(store, now) {
+        Ok(swept) if swept.due > 0 => {
+            debug!(
+                due = swept.due,
+                stored = swept.stored,
+                "swept flows into records"
+            );
         }
+        Ok(_) => {}
+        Err(err) => warn!(error = %err, "sweep failed; retrying on the next tick"),
     }
 }
 
@@ -199,13 +196,13 @@ impl Sweep {
 /// because the ring is half full.
 async fn run_until_signal(
     events: RingBuf<MapData>,
-    mut sweep: Sweep,
+    mut pipeline: Pipeline,
     store: &mut Store,
 ) -> anyhow::Result<&'static str> {
     let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
-    let mut sweep_tick = tokio::time::interval(SWEEP_INTERVAL);
+    let mut sweep_every = tokio::time::interval(SWEEP_INTERVAL);
     // SAFETY: the ring buffer owns its map's file descriptor for as long as it lives, and
     // the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
@@ -215,11 +212,11 @@ async fn run_until_signal(
         tokio::select! {
             _ = term.recv() => return Ok("SIGTERM"),
             _ = int.recv() => return Ok("SIGINT"),
-            _ = tick.tick() => observe::drain(ring.get_mut(), &mut sweep.observations),
-            _ = sweep_tick.tick() => sweep.tick(store),
+            _ = tick.tick() => pipeline.drain(ring.get_mut(), store),
+            _ = sweep_every.tick() => sweep_tick(&mut pipeline, store),
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("failed to wait on the event ring")?;
-                observe::drain(guard.get_inner_mut(), &mut sweep.observations);
+                pipeline.drain(guard.get_inner_mut(), store);
                 guard.clear_ready();
             }
         }

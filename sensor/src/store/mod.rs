@@ -7,9 +7,11 @@
 //! # Layout
 //! - [`schema`]: the migrations.
 //! - [`connections`]: writing and querying connection records.
+//! - [`devices`]: devices and their addresses over time.
 //! - [`retention`]: pruning by age and by size.
 
 pub mod connections;
+pub mod devices;
 pub mod retention;
 pub mod schema;
 
