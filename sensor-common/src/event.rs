@@ -74,10 +74,10 @@ pub struct FlowEvent {
 
 const _: () = assert!(size_of::<FlowEvent>() == 64);
 
-/// Bytes of payload a [`PayloadEvent`] carries at most: enough for an HTTP request's
-/// headers up to the user agent in practice, a DNS exchange, an SSH banner, and the server
-/// name of most TLS client hellos.
-pub const PAYLOAD_SNIPPET_LEN: usize = 512;
+/// Bytes of payload a [`PayloadEvent`] carries at most: an HTTP request's headers up to the
+/// user agent in practice, a DNS exchange, an SSH banner, and a whole TLS client hello of
+/// the common sizes (browsers pad theirs to 517 bytes), for its server name and JA4.
+pub const PAYLOAD_SNIPPET_LEN: usize = 1024;
 
 /// The first payload bytes of one direction of a TCP or UDP flow.
 #[repr(C)]
@@ -97,7 +97,7 @@ pub struct PayloadEvent {
     pub data: [u8; PAYLOAD_SNIPPET_LEN],
 }
 
-const _: () = assert!(size_of::<PayloadEvent>() == 576);
+const _: () = assert!(size_of::<PayloadEvent>() == 1088);
 
 /// An ARP packet (IPv4 over Ethernet).
 #[repr(C)]

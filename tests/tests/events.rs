@@ -102,7 +102,7 @@ fn r4_payload_snippet_is_bounded_and_ignores_ethernet_padding() {
     }
     let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
     let mut ring = dp.events().unwrap();
-    let big: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
     dp.test_run(&ethernet(
         &[],
         ethertype::IPV4,

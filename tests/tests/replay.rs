@@ -241,3 +241,73 @@ fn r5_replay_learns_dhcp_host_names_as_tshark_reads_them() {
         );
     }
 }
+
+#[test]
+fn r5_replay_reads_tls_server_names_and_ja4() {
+    if !env::require_root("r5_replay_reads_tls_server_names_and_ja4") {
+        return;
+    }
+    let mut checked = 0;
+    for file in [
+        "tls/suricata__ja4-tls_input.pcap",
+        "tls/zeek__tls_chrome-34-google.pcap",
+        "tls/zeek__tls13-ech.pcap",
+        "tls/zeek__tls_client-certificate.pcap",
+    ] {
+        let path = fixtures::pcaps_dir().join(file);
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&path)
+            .args([
+                "-Y",
+                "tls.handshake.type==1",
+                "-T",
+                "fields",
+                "-E",
+                "separator=/t",
+            ])
+            .args([
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "tls.handshake.extensions_server_name",
+            ])
+            .output()
+            .expect("run tshark");
+        let want: BTreeMap<u64, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(p, n)| Some((p.parse().ok()?, n.to_owned())))
+            .collect();
+        let scratch = env::Scratch::new("replay-tls");
+        let state = scratch.path().to_string_lossy().into_owned();
+        sensor_json(&[
+            "replay",
+            "--json",
+            "--state-dir",
+            &state,
+            &path.to_string_lossy(),
+        ]);
+        let records = sensor_json(&["conns", "--json", "--limit", "0", "--state-dir", &state]);
+        for (port, sni) in &want {
+            let r = records
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| field(r, "orig_p") == *port)
+                .unwrap_or_else(|| panic!("{file}: no record from port {port}"));
+            assert_eq!(r["app"]["service"], "tls", "{file}: {r}");
+            assert_eq!(r["app"]["tls"]["sni"].as_str().unwrap_or(""), sni, "{file}");
+            checked += 1;
+            if file.contains("ja4") {
+                // Suricata's expected fingerprint for this capture (suricata-verify
+                // tests/ja4-tls/test.yaml).
+                assert_eq!(
+                    r["app"]["tls"]["ja4"],
+                    "t12i1810s1_27d4652c4487_06a4338d0495"
+                );
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked} hellos compared");
+}

@@ -8,13 +8,14 @@
 //! parser returns `None` on anything it does not understand.
 //!
 //! # Layout
-//! - [`http`], [`dns`], [`ssh`]: the fields an analyst asks for.
+//! - [`http`], [`dns`], [`ssh`], [`tls`]: the fields an analyst asks for.
 //! - [`service`]: which service a flow speaks, by magic bytes and ports.
 
 pub mod dns;
 pub mod http;
 pub mod service;
 pub mod ssh;
+pub mod tls;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,9 @@ pub struct AppInfo {
     /// The SSH banners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<ssh::Ssh>,
+    /// The TLS client hello's server name and JA4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<tls::Tls>,
 }
 
 impl AppInfo {
@@ -45,6 +49,7 @@ impl AppInfo {
             .then(|| dns::Dns::parse(orig, resp, tcp))
             .flatten();
         let ssh = tcp.then(|| ssh::Ssh::parse(orig, resp)).flatten();
+        let tls = tcp.then(|| tls::Tls::parse(orig)).flatten();
         let service = if http.is_some() {
             Some(if matches!(resp_port, 5985 | 5986) {
                 "winrm"
@@ -55,6 +60,8 @@ impl AppInfo {
             Some("dns")
         } else if ssh.is_some() {
             Some("ssh")
+        } else if tls.is_some() {
+            Some("tls")
         } else {
             service::recognise(proto, orig_port, resp_port, orig, resp)
         };
@@ -63,11 +70,16 @@ impl AppInfo {
             http,
             dns,
             ssh,
+            tls,
         }
     }
 
     /// Whether nothing was learned.
     pub fn is_empty(&self) -> bool {
-        self.service.is_none() && self.http.is_none() && self.dns.is_none() && self.ssh.is_none()
+        self.service.is_none()
+            && self.http.is_none()
+            && self.dns.is_none()
+            && self.ssh.is_none()
+            && self.tls.is_none()
     }
 }
