@@ -224,6 +224,7 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
         ])
         .arg(format!("--listen-address={server}"))
         .arg("--address=/c2.example.test/203.0.113.66")
+        .arg("--address=/fs-01.lab.test/10.77.1.20")
         .arg(format!("--pid-file={}", run.file("dnsmasq.pid").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -246,6 +247,20 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
         )
         .unwrap();
     assert_eq!(answer.trim(), "203.0.113.66", "dnsmasq answered");
+    run.lab
+        .client
+        .exec(
+            "dig",
+            &[
+                "+short",
+                "+tries=1",
+                "+time=2",
+                &format!("@{server}"),
+                "fs-01.lab.test",
+                "A",
+            ],
+        )
+        .unwrap();
 
     // SSH identification strings, each side sending its own.
     let ssh_server = run
@@ -275,9 +290,10 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
     let _ = ssh_server.wait_with_output();
 
     let records = wait_for_records(&run, |r| {
-        [8000, 53, 2222]
+        [8000, 2222]
             .iter()
             .all(|p| r.iter().any(|x| x["resp_p"] == *p))
+            && r.iter().filter(|x| x["resp_p"] == 53).count() >= 2
     });
     let find = |port: u64| records.iter().find(|x| x["resp_p"] == port).unwrap();
     let http = &find(8000)["app"];
@@ -287,7 +303,10 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
     assert_eq!(http["http"]["host"], format!("{server}:8000"));
     assert_eq!(http["http"]["user_agent"], "sensor-test-agent/2.0");
     assert_eq!(http["http"]["status"], 200);
-    let dns = &find(53)["app"];
+    let dns = &records
+        .iter()
+        .find(|x| x["resp_p"] == 53 && x["app"]["dns"]["query"] == "c2.example.test")
+        .unwrap()["app"];
     assert_eq!(dns["service"], "dns", "{dns}");
     assert_eq!(dns["dns"]["query"], "c2.example.test");
     assert_eq!(dns["dns"]["qtype"], "A");
@@ -296,6 +315,14 @@ fn r5_http_dns_and_ssh_fields_reach_the_records() {
     assert_eq!(ssh["service"], "ssh", "{ssh}");
     assert_eq!(ssh["ssh"]["client"], "SSH-2.0-TestClient_2.0");
     assert_eq!(ssh["ssh"]["server"], "SSH-2.0-TestServer_1.0");
+    let devices = sensor_json(&["devices", "--json", "--state-dir", &run.state()]);
+    let fs01 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["hostname"] == "fs-01.lab.test")
+        .unwrap_or_else(|| panic!("a DNS answer names the internal address's device: {devices}"));
+    assert_eq!(fs01["addresses"][0]["addr"], "10.77.1.20");
     let mut dnsmasq = dnsmasq;
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();

@@ -150,6 +150,11 @@ impl Sweeper {
         for record in &mut records {
             let ts = record.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
             record.device_id = inventory.device_for(store, record.orig_h, ts)?;
+            if let Some(dns) = &record.app.dns {
+                for answer in dns.answers.iter().filter_map(|a| a.parse().ok()) {
+                    inventory.dns_answer(store, &dns.query, answer, ts)?;
+                }
+            }
         }
         let stored = store.insert_connections(&records)?;
         let keys: Vec<FlowKey> = due.iter().map(|(k, _)| *k).collect();

@@ -1,5 +1,6 @@
 //! The device inventory: devices keyed by MAC where seen (ARP, DHCP), else by address; their
-//! addresses over time; host names from DHCP; inside or outside the internal networks.
+//! addresses over time; host names from DHCP and from DNS answers that point at them; inside
+//! or outside the internal networks.
 //!
 //! # Layout
 //! - [`dhcp`]: reading DHCP messages.
@@ -95,6 +96,24 @@ impl Inventory {
         let id = store.create_device(None, true, ts_ns)?;
         store.assign_address(id, ip, ts_ns)?;
         Ok(Some(id))
+    }
+
+    /// A DNS answer that maps `name` to an internal address names that address's device,
+    /// unless it already has a name.
+    pub fn dns_answer(
+        &self,
+        store: &mut Store,
+        name: &str,
+        answer: IpAddr,
+        ts_ns: i64,
+    ) -> Result<(), StoreError> {
+        if name.is_empty() {
+            return Ok(());
+        }
+        if let Some(id) = self.device_for(store, answer, ts_ns)? {
+            store.set_hostname_if_missing(id, name.trim_end_matches('.'))?;
+        }
+        Ok(())
     }
 
     /// An ARP packet: the sender holds its address.

@@ -89,6 +89,17 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a device's host name unless it has one (DHCP names win over DNS names).
+    pub fn set_hostname_if_missing(&mut self, id: i64, name: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE devices SET hostname = ?2 WHERE id = ?1 AND hostname IS NULL",
+                params![id, name],
+            )
+            .map_err(sql("set a device's host name"))?;
+        Ok(())
+    }
+
     /// The device that holds `addr` now (its open interval), with the interval's start.
     pub fn address_holder(&mut self, addr: IpAddr) -> Result<Option<(i64, i64)>, StoreError> {
         self.conn()
