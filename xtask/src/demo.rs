@@ -146,6 +146,16 @@ pub fn run() -> anyhow::Result<()> {
     check()?;
 
     banner("4/5 traffic: real tools from the client to the server");
+    // The client resolves its gateway itself, so the sensor sees its ARP and learns its MAC.
+    lab.client
+        .ip(&[
+            "neigh",
+            "del",
+            lab::GATEWAY_INSIDE_IP,
+            "dev",
+            &lab.client_if,
+        ])
+        .context("failed to clear the client's static neighbour")?;
     let before = lab.link_counters()?;
     let made = make_traffic(&lab, &scratch, &check)?;
     thread::sleep(Duration::from_millis(300));
@@ -161,6 +171,8 @@ pub fn run() -> anyhow::Result<()> {
     run_cmd(Command::new(&sensor).args(["flows", "--pin-dir", &pins]))?;
     say("\nConnection records (sensor conns):");
     run_cmd(Command::new(&sensor).args(["conns", "--state-dir", &state]))?;
+    say("\nDevices (sensor devices):");
+    run_cmd(Command::new(&sensor).args(["devices", "--state-dir", &state]))?;
     say("");
     run_cmd(Command::new(&sensor).args(["status", "--pin-dir", &pins]))?;
     let mut seen = json(&sensor, &["flows", "--json", "--pin-dir", &pins])?
@@ -205,12 +217,18 @@ pub fn run() -> anyhow::Result<()> {
     let orig: u64 = seen.iter().map(|c| c.pkts.0).sum();
     let resp: u64 = seen.iter().map(|c| c.pkts.1).sum();
     let counted = links.inside.rx_packets + links.outside.rx_packets;
+    let status = Command::new(&sensor)
+        .args(["status", "--json", "--pin-dir", &pins])
+        .output()
+        .context("failed to run sensor status")?;
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    let arp = status["counters"]["arp"].as_u64().unwrap_or(0);
     say(&format!(
-        "  packets: sensor {} (client→server {orig}, server→client {resp}); \
-         gateway interfaces received {counted}",
+        "  packets: sensor {} in conversations (client→server {orig}, server→client {resp}) \
+         + {arp} ARP; gateway interfaces received {counted}",
         orig + resp
     ));
-    ok &= orig + resp == counted;
+    ok &= orig + resp + arp == counted;
 
     drop(agent);
     drop(lab);
@@ -308,27 +326,49 @@ fn make_traffic(
     });
     check()?;
 
-    // A UDP query and its reply.
-    let mut udp = lab
+    // DNS: dig asks dnsmasq on the server for the lab's file server and the C2 name.
+    let mut dnsmasq = lab
         .server
-        .command("sh")
-        .args(["-c", &format!("echo answer | nc -u -l -W 1 {server} 5353")])
+        .command("dnsmasq")
+        .args([
+            "--no-daemon",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+        ])
+        .arg(format!("--listen-address={server}"))
+        .arg("--address=/fs-01.lab.test/10.77.1.20")
+        .arg("--address=/c2.example.test/203.0.113.66")
+        .arg(format!(
+            "--pid-file={}",
+            scratch.join("dnsmasq.pid").display()
+        ))
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
-        .context("failed to start the UDP responder")?;
-    thread::sleep(Duration::from_millis(200));
-    lab.client.exec(
-        "sh",
-        &["-c", &format!("echo query | nc -u -w 1 {server} 5353")],
-    )?;
-    let _ = udp.kill();
-    let _ = udp.wait();
-    say(&format!("  nc -u {server} 5353 (query and answer)"));
+        .context("failed to start dnsmasq")?;
+    thread::sleep(Duration::from_millis(400));
+    for name in ["fs-01.lab.test", "c2.example.test"] {
+        let answer = lab.client.exec(
+            "dig",
+            &[
+                "+short",
+                "+tries=1",
+                "+time=2",
+                &format!("@{server}"),
+                name,
+                "A",
+            ],
+        )?;
+        say(&format!("  dig @{server} {name} -> {}", answer.trim()));
+    }
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
     made.push(Made {
-        what: "UDP query/answer (nc -u)",
+        what: "DNS queries x2 (dig -> dnsmasq)",
         proto: "udp",
-        resp_port: 5353,
-        count: 1,
+        resp_port: 53,
+        count: 2,
     });
 
     // ICMP echoes.
