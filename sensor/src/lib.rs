@@ -11,6 +11,7 @@
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
 //! - [`devices`]: the device inventory (MACs, addresses over time, host names).
 //! - [`instance_lock`]: one agent per run directory.
+//! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
 //! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
 //! - [`cli`]: the subcommands; `cli::output` is the only place that prints.
 
@@ -21,3 +22,4 @@ pub mod devices;
 pub mod ebpf;
 pub mod instance_lock;
 pub mod store;
+pub mod telemetry;

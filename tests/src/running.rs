@@ -26,11 +26,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Builds a lab and starts `sensor run` on both gateway interfaces.
+    /// Builds a lab and starts `sensor run` on both gateway interfaces, with idle timeouts
+    /// short enough for records to appear within seconds.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &SHORT_TIMEOUTS)
+    }
+
+    /// As [`Running::start`], with `extra` arguments instead of the short timeouts (`&[]`
+    /// keeps the agent's defaults, for tests that read live flows at leisure).
+    pub fn start_with(name: &str, extra: &[&str]) -> Self {
         let scratch = env::Scratch::new(name);
         let lab = Lab::build().expect("build the lab");
-        let agent = Self::agent(&lab, &scratch, "agent.log");
+        let agent = Self::agent_with(&lab, &scratch, "agent.log", extra);
         Self {
             agent,
             lab,
@@ -40,6 +47,10 @@ impl Running {
 
     /// Starts another agent on the same lab (after the first stopped), logging to `log`.
     pub fn agent(lab: &Lab, scratch: &env::Scratch, log: &str) -> Agent {
+        Self::agent_with(lab, scratch, log, &SHORT_TIMEOUTS)
+    }
+
+    fn agent_with(lab: &Lab, scratch: &env::Scratch, log: &str, extra: &[&str]) -> Agent {
         Agent::start(
             &env::sensor_bin(),
             &lab.gateway,
@@ -47,7 +58,7 @@ impl Running {
             &lab.pin_dir(),
             &scratch.path().join("run"),
             &scratch.path().join(log),
-            &SHORT_TIMEOUTS,
+            extra,
         )
         .expect("start the agent")
     }

@@ -257,7 +257,11 @@ fn r3_native_refused_falls_back_to_generic_with_a_log_line() {
         log.contains("mode=generic"),
         "attached in generic mode: {log}"
     );
-    assert!(agent.stop().unwrap(), "clean exit on SIGTERM");
+    assert!(
+        agent.stop().unwrap(),
+        "clean exit on SIGTERM:\n{}",
+        agent.log_text()
+    );
     let link = ns.ip(&["link", "show", &iface]).unwrap();
     assert!(!link.contains("xdp"), "detached on SIGTERM: {link}");
 }

@@ -368,3 +368,57 @@ fn r5_arp_makes_a_device_and_its_records_name_it() {
         "the record names the client's device"
     );
 }
+
+#[test]
+fn r5_a_flow_table_too_small_is_reported_not_silent() {
+    if !env::require_root("r5_a_flow_table_too_small_is_reported_not_silent") {
+        return;
+    }
+    let scratch = env::Scratch::new("evictions");
+    let lab = sensor_tests::Lab::build().expect("build the lab");
+    let run_dir = scratch.path().join("run");
+    let agent = sensor_tests::Agent::start(
+        &env::sensor_bin(),
+        &lab.gateway,
+        &lab.gateway_ifaces(),
+        &lab.pin_dir(),
+        &run_dir,
+        &scratch.path().join("agent.log"),
+        &["--flow-table-size", "64", "--tcp-timeout", "1h"],
+    )
+    .expect("start the agent");
+    // 400 SYNs to 400 ports: 400 flows through a table of 64.
+    let _ = lab.client.exec(
+        "hping3",
+        &[
+            "-q",
+            "-S",
+            "-p",
+            "++2000",
+            "-c",
+            "400",
+            "-i",
+            "u1000",
+            lab::SERVER_IP,
+        ],
+    );
+    let pins = lab.pin_dir().to_string_lossy().into_owned();
+    let dir = run_dir.to_string_lossy().into_owned();
+    let start = Instant::now();
+    loop {
+        let status = sensor_json(&["status", "--json", "--pin-dir", &pins, "--run-dir", &dir]);
+        if status["agent"]["flows_evicted"].as_u64().unwrap_or(0) > 100 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "evictions were not reported: {status}\n{}",
+            agent.log_text()
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        agent.log_text().contains("raise --flow-table-size"),
+        "and logged"
+    );
+}

@@ -74,7 +74,7 @@ fn r4_tcpreplay_vlan_and_ipv6_captures_match_tshark() {
         return;
     }
     let dir = fixtures::pcaps_dir().join("vlan_ipv6_tunnels");
-    let run = Running::start("replay");
+    let run = Running::start_with("replay", &[]);
     let mut expected = BTreeSet::new();
     for file in FILES {
         let path = dir.join(file);

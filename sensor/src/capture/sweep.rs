@@ -88,6 +88,8 @@ pub enum SweepError {
 /// What a sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {
+    /// Flows in the table when the sweep began.
+    pub live: usize,
     /// Flows that were due.
     pub due: usize,
     /// Records newly stored.
@@ -118,8 +120,9 @@ impl Sweeper {
         clock: &Clock,
         now_ns: u64,
     ) -> Result<Swept, SweepError> {
-        let due: Vec<(FlowKey, FlowStats)> = table
-            .entries()?
+        let entries = table.entries()?;
+        let live = entries.len();
+        let due: Vec<(FlowKey, FlowStats)> = entries
             .into_iter()
             .filter(|(k, s)| {
                 let timeout = self.timeouts.of(k, s).as_nanos() as u64;
@@ -127,7 +130,10 @@ impl Sweeper {
             })
             .collect();
         if due.is_empty() {
-            return Ok(Swept::default());
+            return Ok(Swept {
+                live,
+                ..Swept::default()
+            });
         }
         let mut records: Vec<ConnRecord> = due
             .iter()
@@ -160,6 +166,7 @@ impl Sweeper {
         let keys: Vec<FlowKey> = due.iter().map(|(k, _)| *k).collect();
         table.forget(&keys)?;
         Ok(Swept {
+            live,
             due: due.len(),
             stored,
         })

@@ -13,15 +13,18 @@ use crate::{
         sweep::{Sweeper, Timeouts, boot_id},
     },
     devices::Inventory,
+    ebpf::Counters,
     store::Store,
+    store::retention::Retention,
+    telemetry::AgentStats,
 };
 
 use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
-use sensor_common::{Config, EVENTS_BYTES, FLOWS_MAX_ENTRIES, config};
+use sensor_common::{Config, Counter, EVENTS_BYTES, FLOWS_MAX_ENTRIES, config};
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
 };
 use tracing::{debug, info, warn};
 
@@ -36,6 +39,8 @@ use crate::{
 const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How often ended and idle flows are swept into records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often retention runs.
+const PRUNE_INTERVAL: Duration = Duration::from_mins(10);
 
 /// Arguments of `sensor run`.
 #[derive(Debug, clap::Args)]
@@ -77,6 +82,12 @@ pub struct RunArgs {
     /// A network that is inside (its addresses are devices); repeat for several.
     #[arg(long, value_name = "CIDR", default_values_t = default_internal())]
     pub internal: Vec<ipnet::IpNet>,
+    /// Connection records and device events older than this are deleted.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = duration)]
+    pub retention: Duration,
+    /// The oldest connection records go first when the database holds more than this.
+    #[arg(long, value_name = "BYTES")]
+    pub max_db_bytes: Option<u64>,
 }
 
 /// The default internal networks, for clap.
@@ -120,14 +131,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         info!(iface = %iface, mode = %mode, "attached XDP program");
     }
     let ready = args.run_dir.join("sensor.ready");
-    fs::write(&ready, std::process::id().to_string())
-        .with_context(|| format!("failed to write {}", ready.display()))?;
-    info!(
-        interfaces = args.ifaces.len(),
-        pin_dir = %args.pins.pin_dir.display(),
-        flow_table_size = args.flow_table_size,
-        "sensor running; stop with Ctrl-C or SIGTERM"
-    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,7 +153,40 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         table: datapath.flow_table()?,
         clock: Clock::new().context("failed to read the system clocks")?,
     };
-    let signal = runtime.block_on(run_until_signal(events, pipeline, &mut store))?;
+    let housekeeping = Housekeeping {
+        stats: AgentStats::default(),
+        counters: datapath.counters_owned()?,
+        baseline: None,
+        retention: Retention {
+            max_age: chrono::Duration::from_std(args.retention).ok(),
+            max_bytes: args.max_db_bytes,
+        },
+        last_prune: std::time::Instant::now(),
+        run_dir: args.run_dir.clone(),
+    };
+    let signal = runtime.block_on(async {
+        // Watch the signals before saying we are ready, so a stop request that follows
+        // readiness at once is handled, not fatal.
+        let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
+        fs::write(&ready, std::process::id().to_string())
+            .with_context(|| format!("failed to write {}", ready.display()))?;
+        info!(
+            interfaces = args.ifaces.len(),
+            pin_dir = %args.pins.pin_dir.display(),
+            flow_table_size = args.flow_table_size,
+            "sensor running; stop with Ctrl-C or SIGTERM"
+        );
+        run_until_signal(
+            events,
+            pipeline,
+            housekeeping,
+            &mut store,
+            &mut term,
+            &mut int,
+        )
+        .await
+    })?;
     let live = rules.live_count(Clock::monotonic_now()?)?;
     if live > 0 {
         info!(
@@ -170,22 +206,76 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sweeps, logging failures (the flows stay in the table and are retried on the next tick,
-/// as their records were not committed).
-fn sweep_tick(pipeline: &mut Pipeline, store: &mut Store) {
-    let Ok(now) = Clock::monotonic_now() else {
-        return;
-    };
-    match pipeline.sweep(store, now) {
-        Ok(swept) if swept.due > 0 => {
-            debug!(
-                due = swept.due,
-                stored = swept.stored,
-                "swept flows into records"
-            );
+/// The agent's loop state beyond the pipeline: its counters, the kernel counters it derives
+/// evictions from, retention, and where it reports.
+struct Housekeeping {
+    stats: AgentStats,
+    counters: Counters,
+    /// `flow_new + flow_cache_reinsert` and live flows when the agent started.
+    baseline: Option<(u64, u64)>,
+    retention: Retention,
+    last_prune: std::time::Instant,
+    run_dir: PathBuf,
+}
+
+impl Housekeeping {
+    fn inserted(&self) -> u64 {
+        let get = |c| self.counters.get(c).unwrap_or(0);
+        get(Counter::FlowNew) + get(Counter::FlowCacheReinsert)
+    }
+
+    /// Sweeps, counts, prunes now and then, and reports. Failures are logged and retried on
+    /// the next tick (flows stay in the table until their records are committed).
+    fn tick(&mut self, pipeline: &mut Pipeline, store: &mut Store) {
+        let Ok(now) = Clock::monotonic_now() else {
+            return;
+        };
+        match pipeline.sweep(store, now) {
+            Ok(swept) => {
+                self.stats.flows_swept += swept.due as u64;
+                self.stats.records_written += swept.stored as u64;
+                let (inserted0, live0) = *self
+                    .baseline
+                    .get_or_insert((self.inserted(), swept.live as u64));
+                let grown = (swept.live as u64).saturating_sub(live0);
+                let evicted = self
+                    .inserted()
+                    .saturating_sub(inserted0)
+                    .saturating_sub(self.stats.flows_swept)
+                    .saturating_sub(grown);
+                if evicted > self.stats.flows_evicted {
+                    warn!(
+                        evicted,
+                        "flows were evicted from a full flow table before they were recorded; \
+                         raise --flow-table-size"
+                    );
+                }
+                self.stats.flows_evicted = self.stats.flows_evicted.max(evicted);
+                if swept.due > 0 {
+                    debug!(
+                        due = swept.due,
+                        stored = swept.stored,
+                        "swept flows into records"
+                    );
+                }
+            }
+            Err(err) => {
+                self.stats.sweep_errors += 1;
+                warn!(error = %err, "sweep failed; retrying on the next tick");
+            }
         }
-        Ok(_) => {}
-        Err(err) => warn!(error = %err, "sweep failed; retrying on the next tick"),
+        if self.last_prune.elapsed() >= PRUNE_INTERVAL {
+            self.last_prune = std::time::Instant::now();
+            match store.prune(&self.retention, chrono::Utc::now()) {
+                Ok(pruned) => self.stats.pruned += pruned.connections,
+                Err(err) => warn!(error = %err, "retention failed"),
+            }
+        }
+        self.stats.payloads_dropped = pipeline.observations.dropped;
+        self.stats.updated = Some(chrono::Utc::now());
+        if let Err(err) = self.stats.write(&self.run_dir) {
+            warn!(error = %err, "failed to write the agent's counters");
+        }
     }
 }
 
@@ -197,10 +287,11 @@ fn sweep_tick(pipeline: &mut Pipeline, store: &mut Store) {
 async fn run_until_signal(
     events: RingBuf<MapData>,
     mut pipeline: Pipeline,
+    mut housekeeping: Housekeeping,
     store: &mut Store,
+    term: &mut Signal,
+    int: &mut Signal,
 ) -> anyhow::Result<&'static str> {
-    let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
     let mut sweep_every = tokio::time::interval(SWEEP_INTERVAL);
     // SAFETY: the ring buffer owns its map's file descriptor for as long as it lives, and
@@ -213,7 +304,7 @@ async fn run_until_signal(
             _ = term.recv() => return Ok("SIGTERM"),
             _ = int.recv() => return Ok("SIGINT"),
             _ = tick.tick() => pipeline.drain(ring.get_mut(), store),
-            _ = sweep_every.tick() => sweep_tick(&mut pipeline, store),
+            _ = sweep_every.tick() => housekeeping.tick(&mut pipeline, store),
             ready = ring.readable_mut() => {
                 let mut guard = ready.context("failed to wait on the event ring")?;
                 pipeline.drain(guard.get_inner_mut(), store);

@@ -327,6 +327,11 @@ impl Datapath {
         )?)
     }
 
+    /// The counters with a handle of their own, for the agent's loop.
+    pub fn counters_owned(&self) -> Result<Counters, LoaderError> {
+        Ok(Counters::from_map(clone_map(self.map(COUNTERS_MAP)?)?)?)
+    }
+
     /// The counters.
     pub fn counters(&self) -> Result<Counters<&MapData>, LoaderError> {
         Ok(Counters::borrow(self.map(COUNTERS_MAP)?)?)

@@ -246,6 +246,15 @@ pub struct Counters<T = MapData> {
 }
 
 impl Counters {
+    /// Takes ownership of the map.
+    pub fn from_map(map: Map) -> Result<Self, MapsError> {
+        let map = PerCpuArray::try_from(map).map_err(|source| MapsError::Read {
+            name: COUNTERS_MAP,
+            source,
+        })?;
+        Ok(Self { map })
+    }
+
     /// Opens the map pinned under `dir`.
     pub fn open_pinned(dir: &Path) -> Result<Self, MapsError> {
         let map = PerCpuArray::try_from(open_pinned(dir, COUNTERS_MAP)?).map_err(|source| {
