@@ -422,3 +422,73 @@ fn r5_a_flow_table_too_small_is_reported_not_silent() {
         "and logged"
     );
 }
+
+#[test]
+fn r5_a_tls_handshake_gives_its_server_name_and_ja4() {
+    if !env::require_root("r5_a_tls_handshake_gives_its_server_name_and_ja4") {
+        return;
+    }
+    let run = Running::start("tls");
+    let (cert, key) = (run.file("cert.pem"), run.file("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=c2.example.test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl req");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut server = run
+        .lab
+        .server
+        .command("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("{}:8443", lab::SERVER_IP))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    thread::sleep(Duration::from_millis(500));
+    let resolve = format!("c2.example.test:8443:{}", lab::SERVER_IP);
+    let out = run
+        .lab
+        .client
+        .exec(
+            "curl",
+            &[
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--resolve",
+                &resolve,
+                "https://c2.example.test:8443/",
+            ],
+        )
+        .unwrap();
+    assert_eq!(out.trim(), "200", "the TLS exchange completed");
+    let _ = server.kill();
+    let _ = server.wait();
+    let records = wait_for_records(&run, |r| r.iter().any(|x| x["resp_p"] == 8443));
+    let r = records.iter().find(|x| x["resp_p"] == 8443).unwrap();
+    assert_eq!(r["app"]["service"], "tls", "{r}");
+    assert_eq!(r["app"]["tls"]["sni"], "c2.example.test");
+    let ja4 = r["app"]["tls"]["ja4"].as_str().unwrap();
+    assert!(
+        ja4.starts_with("t13d"),
+        "curl offers TLS 1.3 with a server name: {ja4}"
+    );
+    assert_eq!(ja4.len(), 36, "a_b_c with 10 + 12 + 12 characters: {ja4}");
+}
