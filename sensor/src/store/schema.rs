@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The first schema: connections, devices and their addresses over time, the per-device
@@ -126,6 +126,14 @@ const V2: &str = "
 ALTER TABLE connections ADD COLUMN service TEXT;
 ALTER TABLE connections ADD COLUMN app TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX connections_service ON connections(service, ts_ns);
+";
+
+/// Two indexes cost more on every write than they save on rare reads: a Community ID is
+/// looked up by the SIEM that joins on it, and "who speaks SMB" is asked over a time range,
+/// which the time index narrows first.
+const V3: &str = "
+DROP INDEX connections_community;
+DROP INDEX connections_service;
 ";
 
 #[cfg(test)]
