@@ -492,3 +492,66 @@ fn r5_a_tls_handshake_gives_its_server_name_and_ja4() {
     );
     assert_eq!(ja4.len(), 36, "a_b_c with 10 + 12 + 12 characters: {ja4}");
 }
+
+#[test]
+fn r5_an_ssh_session_gives_both_banners() {
+    if !env::require_root("r5_an_ssh_session_gives_both_banners") {
+        return;
+    }
+    let run = Running::start("ssh");
+    let key = run.file("host_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(made.success());
+    // sshd insists on its privilege-separation directory.
+    std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+    let mut sshd = run
+        .lab
+        .server
+        .command("/usr/sbin/sshd")
+        .args(["-D", "-f", "/dev/null", "-h"])
+        .arg(&key)
+        .args([
+            "-o",
+            &format!("ListenAddress={}", lab::SERVER_IP),
+            "-o",
+            "Port=2200",
+        ])
+        .arg("-o")
+        .arg(format!("PidFile={}", run.file("sshd.pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sshd");
+    thread::sleep(Duration::from_millis(500));
+    // No credentials: the client gives up after the key exchange, banners long exchanged.
+    let _ = run.lab.client.exec(
+        "ssh",
+        &[
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=3",
+            "-p",
+            "2200",
+            &format!("nobody@{}", lab::SERVER_IP),
+            "true",
+        ],
+    );
+    let _ = sshd.kill();
+    let _ = sshd.wait();
+    let records = wait_for_records(&run, |r| r.iter().any(|x| x["resp_p"] == 2200));
+    let r = records.iter().find(|x| x["resp_p"] == 2200).unwrap();
+    assert_eq!(r["app"]["service"], "ssh", "{r}");
+    let client = r["app"]["ssh"]["client"].as_str().unwrap_or("");
+    let server = r["app"]["ssh"]["server"].as_str().unwrap_or("");
+    assert!(client.starts_with("SSH-2.0-OpenSSH"), "{client}");
+    assert!(server.starts_with("SSH-2.0-OpenSSH"), "{server}");
+}
