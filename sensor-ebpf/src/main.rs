@@ -29,13 +29,17 @@ mod parse;
 mod rules;
 mod run;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_xdp_get_buff_len, macros::xdp, programs::XdpContext,
+};
 use maps::Tally;
 use run::Run;
 use sensor_common::{Counter, FlowKey};
 
-/// Entry point: one exit that records the verdict.
-#[xdp]
+/// Entry point: one exit that records the verdict. Frags-aware, so jumbo and GRO frames
+/// (and `sensor replay` frames longer than a page) are seen whole: headers are read from
+/// the linear part, lengths and payload snippets from the whole buffer.
+#[xdp(frags)]
 #[expect(
     clippy::needless_pass_by_value,
     reason = "the #[xdp] macro hands over the context by value"
@@ -44,7 +48,8 @@ pub fn sensor(ctx: XdpContext) -> u32 {
     let Some(tally) = Tally::get() else {
         return xdp_action::XDP_PASS;
     };
-    let len = (ctx.data_end() - ctx.data()) as u64;
+    // SAFETY: the helper only reads the context the kernel handed us.
+    let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) };
     tally.add(Counter::Packets, 1);
     tally.add(Counter::Bytes, len);
     let verdict = match try_sensor(&ctx, tally, len) {
@@ -67,7 +72,7 @@ pub fn sensor(ctx: XdpContext) -> u32 {
 /// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
 fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> {
-    let mut cursor = parse::Cursor::new(ctx);
+    let mut cursor = parse::Cursor::new(ctx, len);
     let parsed = parse::packet(&mut cursor, &tally)?;
     let run = Run::new(ctx, tally);
     let packet = match parsed {

@@ -66,16 +66,23 @@ pub mod proto {
 pub struct Cursor {
     start: usize,
     pos: usize,
+    /// End of the linear part: headers are read only up to here.
     end: usize,
+    /// Length of the whole frame, fragments included: payload snippets may reach this far
+    /// (`bpf_xdp_load_bytes` reads across fragments). An offset, never added to a packet
+    /// pointer (the verifier forbids pointer math with an unbounded scalar).
+    frame_len: usize,
 }
 
 impl Cursor {
+    /// A cursor at the start of a frame of `frame_len` bytes in all.
     #[inline(always)]
-    pub fn new(ctx: &XdpContext) -> Self {
+    pub fn new(ctx: &XdpContext, frame_len: u64) -> Self {
         Self {
             start: ctx.data(),
             pos: ctx.data(),
             end: ctx.data_end(),
+            frame_len: frame_len as usize,
         }
     }
 
@@ -442,14 +449,17 @@ fn transport(
             return Ok(());
         }
     }
-    let end = if ip_end < cursor.end {
+    // Offsets from the frame's start, not pointers (see `Cursor::frame_len`).
+    let ip_end = ip_end - cursor.start;
+    let end = if ip_end < cursor.frame_len {
         ip_end
     } else {
-        cursor.end
+        cursor.frame_len
     };
-    if end > cursor.pos {
-        packet.payload_offset = cursor.offset() as u32;
-        packet.payload_len = (end - cursor.pos) as u32;
+    let offset = cursor.offset();
+    if end > offset {
+        packet.payload_offset = offset as u32;
+        packet.payload_len = (end - offset) as u32;
     }
     Ok(())
 }

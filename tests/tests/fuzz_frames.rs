@@ -13,8 +13,9 @@ use sensor_tests::{env, fixtures};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
-/// Largest frame `BPF_PROG_TEST_RUN` takes linear for XDP (a page less head- and tailroom).
-const MAX_FRAME: usize = 3000;
+/// Largest frame tried. Past a page (less head- and tailroom) `BPF_PROG_TEST_RUN` hands the
+/// frags-aware program a multi-buffer frame: headers in the linear part, the rest in frags.
+const MAX_FRAME: usize = 16_384;
 const ETH_HLEN: usize = 14;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -30,7 +31,12 @@ const ETHERTYPES: [u16; 6] = [0x0800, 0x86DD, 0x8100, 0x88A8, 0x0806, 0x0800];
 const NEXT_HEADERS: [u8; 11] = [0, 1, 6, 17, 43, 44, 50, 51, 58, 60, 135];
 
 fn random_frame(rng: &mut fastrand::Rng) -> Vec<u8> {
-    let len = rng.usize(ETH_HLEN..=1600);
+    // One frame in 32 spans several pages, so the multi-buffer paths run too.
+    let len = if rng.u8(..32) == 0 {
+        rng.usize(3000..=MAX_FRAME)
+    } else {
+        rng.usize(ETH_HLEN..=1600)
+    };
     let mut f: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
     if rng.u8(..4) != 0 {
         let et = ETHERTYPES[rng.usize(..ETHERTYPES.len())];
@@ -188,7 +194,8 @@ fn r4_a_million_random_and_mutated_frames_never_abort() {
 
     let counters = dp.counters().unwrap();
     let before_packets = counters.get(Counter::Packets).unwrap();
-    let (mut passed, mut dropped) = (0u64, 0u64);
+    let before_bytes = counters.get(Counter::Bytes).unwrap();
+    let (mut passed, mut dropped, mut bytes) = (0u64, 0u64, 0u64);
     for i in 0..frames {
         let frame = if i % 4 == 0 {
             random_frame(&mut rng)
@@ -196,6 +203,7 @@ fn r4_a_million_random_and_mutated_frames_never_abort() {
             let pick = rng.usize(..corpus.len());
             mutate(&mut rng, &corpus[pick])
         };
+        bytes += frame.len() as u64;
         let verdict = dp.test_run(&frame).unwrap_or_else(|e| {
             panic!(
                 "seed {seed:#x} frame {i}: test run failed: {e:#}\n{}",
@@ -211,6 +219,11 @@ fn r4_a_million_random_and_mutated_frames_never_abort() {
     let counters = dp.counters().unwrap();
     let counted = counters.get(Counter::Packets).unwrap() - before_packets;
     assert_eq!(counted, frames, "every frame counted once");
+    assert_eq!(
+        counters.get(Counter::Bytes).unwrap() - before_bytes,
+        bytes,
+        "every byte counted, multi-buffer frames whole"
+    );
     assert_eq!(counters.get(Counter::VerdictPass).unwrap(), passed);
     assert_eq!(counters.get(Counter::VerdictDrop).unwrap(), dropped);
     assert_eq!(passed + dropped, frames);

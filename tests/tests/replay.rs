@@ -10,14 +10,21 @@ use sensor_tests::{
 };
 use serde_json::Value;
 
-/// Untagged, unfragmented captures (what tshark's conversations and ours agree on).
-const FILES: [&str; 6] = [
+/// Untagged, unfragmented captures (what tshark's conversations and ours agree on); the
+/// last five hold frames longer than a page (GRO/TSO captures), which the frags-aware
+/// program must count whole.
+const FILES: [&str; 11] = [
     "benign_mixed/zeek__web.pcap",
     "benign_mixed/zeek__wikipedia.pcap",
     "benign_mixed/zeek__http_bro.org.pcap",
     "benign_mixed/zeek__workshop_2011_browse.pcap",
     "http_useragent/zeek__http_methods.pcap",
     "dns/zeek__dns_mdns.pcap",
+    "beacon_c2/caldera__sandcat.pcap",
+    "exfil_bulk/zeek__ssh.pcap",
+    "exfil_bulk/zeek__smb3_multichannel.pcap",
+    "exfil_bulk/zeek__http_putty-upload.pcap",
+    "exfil_bulk/zeek__ftp_bigtransfer.pcap",
 ];
 
 /// A conversation named the same way from both sides: proto and the two endpoints, ordered.
@@ -310,4 +317,61 @@ fn r5_replay_reads_tls_server_names_and_ja4() {
         }
     }
     assert!(checked >= 4, "{checked} hellos compared");
+}
+
+/// One record per flow, named the way Zeek and Suricata name it: the set of Community IDs
+/// in the records is the set tshark computes over every packet, ICMP and ICMPv6 included
+/// (where the type and its counterpart stand in for ports).
+#[test]
+fn r5_replay_records_carry_tsharks_community_ids() {
+    if !env::require_root("r5_replay_records_carry_tsharks_community_ids") {
+        return;
+    }
+    let mut icmp = 0;
+    for (i, file) in [
+        "benign_mixed/zeek__smtp.pcap",
+        "dns/zeek__dns_mdns.pcap",
+        "vlan_ipv6_tunnels/suricata__covert_send6.pcap",
+        "vlan_ipv6_tunnels/zeek__ipv6-http-atomic-frag.pcap",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = fixtures::pcaps_dir().join(file);
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&path)
+            .args(["--enable-protocol", "communityid"])
+            .args(["-T", "fields", "-e", "communityid"])
+            .output()
+            .expect("run tshark");
+        let want: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        assert!(!want.is_empty(), "{file}: tshark names its flows");
+        let scratch = env::Scratch::new(&format!("replay-cid-{i}"));
+        let state = scratch.path().to_string_lossy().into_owned();
+        sensor_json(&[
+            "replay",
+            "--json",
+            "--state-dir",
+            &state,
+            &path.to_string_lossy(),
+        ]);
+        let records = sensor_json(&["conns", "--json", "--limit", "0", "--state-dir", &state]);
+        let records = records.as_array().unwrap();
+        icmp += records
+            .iter()
+            .filter(|r| r["proto"].as_str().is_some_and(|p| p.starts_with("icmp")))
+            .count();
+        let ours: std::collections::BTreeSet<String> = records
+            .iter()
+            .map(|r| r["community_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ours, want, "{file}: Community IDs of the records");
+        assert_eq!(ours.len(), records.len(), "{file}: one record per flow");
+    }
+    assert!(icmp >= 3, "ICMP and ICMPv6 records were compared ({icmp})");
 }

@@ -4,9 +4,11 @@
 //! types are counted by the caller through [`Frame::ethernet`].
 
 use std::{
+    cell::Cell,
     fs::File,
-    io::BufReader,
+    io::{BufReader, Read},
     path::{Path, PathBuf},
+    rc::Rc,
 };
 
 use pcap_file::{
@@ -49,23 +51,48 @@ pub enum PcapError {
     },
 }
 
+/// A file that counts the bytes read from it, for progress: the readers own their input
+/// and do not say how far they are.
+struct Counted {
+    file: File,
+    read: Rc<Cell<u64>>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+type Input = BufReader<Counted>;
+
 enum Inner {
-    Pcap(PcapReader<BufReader<File>>, bool),
-    PcapNg(PcapNgReader<BufReader<File>>, Vec<DataLink>),
+    Pcap(PcapReader<Input>, bool),
+    PcapNg(PcapNgReader<Input>, Vec<DataLink>),
 }
 
 /// A capture file, read frame by frame.
 pub struct Capture {
     inner: Inner,
     path: PathBuf,
+    read: Rc<Cell<u64>>,
 }
 
 impl Capture {
     /// Opens `path`; pcapng is recognised by its first block, anything else read as pcap.
     pub fn open(path: &Path) -> Result<Self, PcapError> {
+        let read = Rc::new(Cell::new(0));
         let open = || {
+            read.set(0);
             File::open(path)
-                .map(BufReader::new)
+                .map(|file| {
+                    BufReader::new(Counted {
+                        file,
+                        read: Rc::clone(&read),
+                    })
+                })
                 .map_err(|source| PcapError::Open {
                     path: path.to_path_buf(),
                     source,
@@ -85,7 +112,13 @@ impl Capture {
         Ok(Self {
             inner,
             path: path.to_path_buf(),
+            read,
         })
+    }
+
+    /// Bytes of the file read so far (ahead of the frames yielded by at most a buffer).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.get()
     }
 
     /// The next frame, `None` at the end; a corrupt record ends the file with an error.

@@ -21,8 +21,10 @@ use crate::{
     store::Store,
 };
 
-/// Largest frame `BPF_PROG_TEST_RUN` takes whole; longer frames are cut to this and counted.
-pub const MAX_FRAME: usize = 3000;
+/// Largest frame replayed whole. The program is frags-aware, so `BPF_PROG_TEST_RUN` takes
+/// a frame of up to 17 pages; an IP packet is at most 64 KiB, plus link headers. Longer
+/// frames (none a real link carries) are cut to this and counted.
+pub const MAX_FRAME: usize = 65_535 + 64;
 /// Capture time between sweeps.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
@@ -53,13 +55,22 @@ pub enum ReplayError {
     Sweep(#[from] SweepError),
 }
 
-/// Replays `paths` in order into `store`. `progress` is called with the frames done.
+/// How far a replay is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Frames run so far.
+    pub frames: u64,
+    /// Bytes of the capture files read so far, out of the sum of their sizes.
+    pub bytes: u64,
+}
+
+/// Replays `paths` in order into `store`. `progress` is called every few hundred frames.
 pub fn replay(
     paths: &[PathBuf],
     store: &mut Store,
     timeouts: Timeouts,
     inventory: Inventory,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(Progress),
 ) -> Result<ReplayStats, ReplayError> {
     let mut dp = Datapath::load(&LoadOptions::default())?;
     let mut ring = dp.events()?;
@@ -77,6 +88,7 @@ pub fn replay(
     };
     let mut stats = ReplayStats::default();
     let mut last_sweep = 0u64;
+    let mut files_done = 0u64;
     for path in paths {
         let mut capture = Capture::open(path)?;
         while let Some(frame) = capture.next_frame() {
@@ -96,7 +108,10 @@ pub fn replay(
             stats.frames += 1;
             if stats.frames % 256 == 0 {
                 pipeline.drain(&mut ring, store);
-                progress(stats.frames);
+                progress(Progress {
+                    frames: stats.frames,
+                    bytes: files_done + capture.bytes_read(),
+                });
             }
             if frame.ts_ns.saturating_sub(last_sweep) >= SWEEP_EVERY_NS {
                 pipeline.drain(&mut ring, store);
@@ -104,10 +119,14 @@ pub fn replay(
                 last_sweep = frame.ts_ns;
             }
         }
+        files_done += capture.bytes_read();
     }
     pipeline.drain(&mut ring, store);
     // The capture is over: every flow still open ends now.
     stats.records += pipeline.sweep(store, u64::MAX)?.stored;
-    progress(stats.frames);
+    progress(Progress {
+        frames: stats.frames,
+        bytes: files_done,
+    });
     Ok(stats)
 }

@@ -33,10 +33,19 @@ pub struct ReplayArgs {
 /// Replays and prints a summary.
 pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut store = Store::open(&args.state_dir.join("sensor.db"))?;
-    let bar = ProgressBar::new_spinner();
+    // The bar's length is the files' bytes (known before reading, unlike the frame count).
+    let mut total = 0;
+    for file in &args.files {
+        total += std::fs::metadata(file)
+            .with_context(|| format!("failed to read {}", file.display()))?
+            .len();
+    }
+    let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} replaying: {pos} frames ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(
+            "replaying {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let inventory = Inventory::new(args.internal.clone());
     let stats = replay(
@@ -44,8 +53,9 @@ pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
         &mut store,
         Timeouts::default(),
         inventory,
-        |n| {
-            bar.set_position(n);
+        |p| {
+            bar.set_position(p.bytes);
+            bar.set_message(format!("{} frames", p.frames));
         },
     )
     .context("replay failed (it needs root to run the XDP program)")?;
