@@ -7,19 +7,23 @@
 //! # Layout
 //! - [`ebpf`]: the only module that names aya types: loading, attaching and pinning the
 //!   program, and typed handles on its maps.
+//! - [`api`]: the local API (HTTP/JSON on a root-only unix socket) and its client.
 //! - [`capture`]: turning kernel flow entries into records people and scripts read.
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
 //! - [`devices`]: the device inventory (MACs, addresses over time, host names).
+//! - [`response`]: actions and the kernel rules they own; reconcile on start.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
 //! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
 //! - [`cli`]: the subcommands; `cli::output` is the only place that prints.
 
+pub mod api;
 pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod devices;
 pub mod ebpf;
 pub mod instance_lock;
+pub mod response;
 pub mod store;
 pub mod telemetry;

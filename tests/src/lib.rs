@@ -6,7 +6,8 @@
 //! - [`env`]: where the `sensor` binary is, root checks and loud skips.
 //! - [`fixtures`]: the shared captures and EDR payloads beside the project.
 //! - [`cli`]: running `sensor` subcommands and reading their JSON.
-//! - [`running`]: a lab with an agent on its gateway.
+//! - [`running`]: a lab with an agent on its gateway, and its API.
+//! - [`traffic`]: TCP listeners and connection attempts across the lab.
 //! - [`bench`]: the benchmarks of `cargo xtask bench` and their report.
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
 //!   demo uses too.
@@ -23,6 +24,7 @@ pub mod env;
 pub mod fixtures;
 pub mod packet;
 pub mod running;
+pub mod traffic;
 
 /// The lab's addresses and names.
 pub use xtask::lab as xtask_lab;

@@ -77,6 +77,33 @@ impl Running {
             .into_owned()
     }
 
+    /// The agent's API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.scratch.path().join("run").join("sensor.sock")
+    }
+
+    /// Runs `sensor <args>` against this agent's API.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env::sensor_bin())
+            .args(args)
+            .env("SENSOR_SOCKET", self.socket())
+            .output()
+            .expect("run sensor")
+    }
+
+    /// Runs `sensor <args> --json` against this agent's API, asserts success, parses.
+    pub fn api_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "sensor {all:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("sensor printed JSON")
+    }
+
     /// A scratch file path.
     pub fn file(&self, name: &str) -> PathBuf {
         self.scratch.path().join(name)

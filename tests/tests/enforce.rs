@@ -4,7 +4,7 @@
 
 use std::{
     net::IpAddr,
-    process::{Child, Stdio},
+    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
@@ -19,6 +19,7 @@ use sensor_tests::{
     cli::{field, sensor_json},
     env,
     running::Running,
+    traffic::{connects, listen_tcp, stop},
     xtask_lab as lab,
 };
 
@@ -30,40 +31,11 @@ fn client_ip() -> IpAddr {
     lab::CLIENT_IP.parse().unwrap()
 }
 
-/// A TCP listener on the server that accepts connection after connection.
-fn listen_tcp(lab: &Lab, port: u16) -> Child {
-    let child = lab
-        .server
-        .command("nc")
-        .args(["-l", "-k", lab::SERVER_IP, &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start nc -l -k");
-    thread::sleep(Duration::from_millis(300));
-    child
-}
-
-/// Whether a new TCP connection from the client to the server's `port` succeeds in 1 s.
-fn connects(lab: &Lab, port: u16) -> bool {
-    lab.client
-        .command("nc")
-        .args(["-z", "-w", "1", lab::SERVER_IP, &port.to_string()])
-        .stdin(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn counter(pins: &str, name: &str) -> u64 {
     field(
         &sensor_json(&["status", "--json", "--pin-dir", pins])["counters"],
         name,
     )
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -313,6 +285,39 @@ fn r4_restart_keeps_the_program_attached_and_the_rules_enforced() {
     }
     let mut run = Running::start("restart");
     let listener = listen_tcp(&run.lab, 8082);
+    let endpoint = format!("{}:8082", lab::SERVER_IP);
+    let action = run.api_json(&["block", &endpoint, "--side", "dst", "--why", "restart test"]);
+    let id = field(&action, "id");
+    assert!(!connects(&run.lab, 8082), "blocked through the CLI");
+    assert!(run.agent.stop().unwrap(), "clean exit");
+    assert!(
+        run.agent
+            .log_text()
+            .contains("live rules keep the XDP program attached")
+    );
+    assert!(!connects(&run.lab, 8082), "enforced with no agent running");
+
+    let mut second = Running::agent(&run.lab, &run.scratch, "agent2.log");
+    let log = second.log_text();
+    assert!(log.contains("took over the XDP link"), "{log}");
+    assert!(log.contains("found live rules in the pinned maps"), "{log}");
+    assert!(
+        !connects(&run.lab, 8082),
+        "still enforced under the new agent: {}",
+        second.log_text()
+    );
+    let listed = run.api_json(&["rules"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(
+        field(&listed[0], "hits") >= 2,
+        "hits survive the restart: {listed}"
+    );
+    assert_eq!(field(&listed[0], "action_id"), id);
+    assert_eq!(listed[0]["action"]["why"], "restart test");
+
+    // A crash, then the kernel changed behind the store's back: the action's rule lost,
+    // a rule nobody owns added. The next agent makes the kernel agree with the store.
+    second.kill();
     let mut rules = Rules::open_pinned(&run.lab.pin_dir()).unwrap();
     let block = Target::BlockEndpoint {
         endpoint: Endpoint {
@@ -322,34 +327,48 @@ fn r4_restart_keeps_the_program_attached_and_the_rules_enforced() {
         },
         scope: scope::DST,
     };
-    rules.insert(&block, 7, 0).unwrap();
-    assert!(run.agent.stop().unwrap(), "clean exit");
+    assert!(rules.remove(&block).unwrap());
+    let orphan = Target::BlockIp {
+        addr: "192.0.2.77".parse().unwrap(),
+        scope: scope::BOTH,
+    };
+    rules.insert(&orphan, 4242, 0).unwrap();
+    let third = Running::agent(&run.lab, &run.scratch, "agent3.log");
+    let log = third.log_text();
     assert!(
-        run.agent
-            .log_text()
-            .contains("live rules keep the XDP program attached")
-    );
-    assert!(!connects(&run.lab, 8082), "enforced with no agent running");
-
-    let second = Running::agent(&run.lab, &run.scratch, "agent2.log");
-    let log = second.log_text();
-    assert!(log.contains("took over the XDP link"), "{log}");
-    assert!(
-        log.contains("enforcing rules found in the pinned maps"),
+        log.contains("removing a kernel rule no active action owns"),
         "{log}"
     );
-    assert!(
-        !connects(&run.lab, 8082),
-        "still enforced under the new agent"
+    assert!(log.contains("restoring a rule the kernel lost"), "{log}");
+    let pairs = |v: &serde_json::Value| -> Vec<(String, u64)> {
+        let mut p: Vec<(String, u64)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["rule"].as_str().unwrap().to_owned(),
+                    field(r, "action_id"),
+                )
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    let shown = pairs(&run.api_json(&["rules"]));
+    let kernel = pairs(&sensor_json(&["rules", "--json", "--pin-dir", &run.pins()]));
+    assert_eq!(shown, kernel, "sensor rules shows what the kernel enforces");
+    assert_eq!(
+        shown,
+        vec![(block.to_string(), id)],
+        "and only the owned rule"
     );
-    let listed = sensor_json(&["rules", "--json", "--pin-dir", &run.pins()]);
-    assert!(
-        field(&listed[0], "hits") >= 2,
-        "hits survive the restart: {listed}"
-    );
-    rules.remove(&block).unwrap();
-    assert!(connects(&run.lab, 8082));
-    drop(second);
+    assert!(!connects(&run.lab, 8082), "the restored rule is enforced");
+
+    let ended = run.api_json(&["lift", &id.to_string()]);
+    assert_eq!(ended[0]["state"], "lifted");
+    assert!(connects(&run.lab, 8082), "lift undoes the block");
+    drop(third);
     let link = run
         .lab
         .gateway

@@ -41,3 +41,7 @@ mod records;
 
 /// `sensor replay` on the shared captures against tshark on the same files.
 mod replay;
+
+/// Manual response through the CLI and the agent's API: block, suspend, quarantine, lift,
+/// expiry, the device log; the API refuses other users; completions and man page.
+mod respond;

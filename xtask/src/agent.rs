@@ -42,6 +42,14 @@ impl Agent {
         let err = out
             .try_clone()
             .context("failed to duplicate the log file")?;
+        // A killed agent leaves its ready marker behind; this one must write its own.
+        let ready = run_dir.join("sensor.ready");
+        match std::fs::remove_file(&ready) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("failed to remove {}", ready.display()));
+            }
+            _ => {}
+        }
         let mut cmd = ns.command(&sensor.to_string_lossy());
         cmd.arg("run");
         for iface in ifaces {
@@ -62,7 +70,7 @@ impl Agent {
         let mut agent = Self {
             child: Some(child),
             log: log.to_path_buf(),
-            ready: run_dir.join("sensor.ready"),
+            ready,
         };
         agent.wait_ready()?;
         Ok(agent)

@@ -96,16 +96,16 @@ pub fn run() -> anyhow::Result<()> {
         Ok(())
     };
 
-    banner("1/5 setup");
+    banner("1/6 setup");
     crate::setup::setup()?;
     check()?;
 
-    banner("2/5 build the sensor (the XDP program is built and embedded by its build script)");
+    banner("2/6 build the sensor (the XDP program is built and embedded by its build script)");
     run_cmd(&mut cargo(&["build", "--package", "sensor"]))?;
     let sensor = xtask::target_dir().join("debug").join("sensor");
     check()?;
 
-    banner("3/5 lab: client ─ gateway ─ server in network namespaces");
+    banner("3/6 lab: client ─ gateway ─ server in network namespaces");
     let lab = Lab::build()?;
     let scratch = std::env::temp_dir().join(format!("{}-demo", lab.prefix));
     std::fs::create_dir_all(&scratch).context("failed to create the demo scratch dir")?;
@@ -145,7 +145,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     check()?;
 
-    banner("4/5 traffic: real tools from the client to the server");
+    banner("4/6 traffic: real tools from the client to the server");
     // The client resolves its gateway itself, so the sensor sees its ARP and learns its MAC.
     lab.client
         .ip(&[
@@ -161,7 +161,7 @@ pub fn run() -> anyhow::Result<()> {
     thread::sleep(Duration::from_millis(300));
     let links = lab.link_counters()?.since(&before);
 
-    banner("5/5 what the sensor saw");
+    banner("5/6 what the sensor saw");
     // Ended flows become connection records after a second idle, UDP and ICMP after two:
     // wait for the sweeper, then show both the live table and the records.
     thread::sleep(Duration::from_secs(3));
@@ -230,6 +230,9 @@ pub fn run() -> anyhow::Result<()> {
     ));
     ok &= orig + resp + arp == counted;
 
+    banner("6/6 respond: block, quarantine and lift through the agent's API");
+    ok &= respond(&sensor, &lab, &scratch.join("run").join("sensor.sock"))?;
+
     drop(agent);
     drop(lab);
     let _ = std::fs::remove_dir_all(&scratch);
@@ -245,6 +248,70 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// Makes the traffic: HTTP with curl, an upload with nc, a UDP query and reply, ICMP echoes.
+/// Manual response on live traffic: each step's effect is checked with a real connection.
+fn respond(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> anyhow::Result<bool> {
+    let server = lab::SERVER_IP;
+    let mut listener = lab
+        .server
+        .command("nc")
+        .args(["-l", "-k", server, "8000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("failed to start a listener on the server")?;
+    thread::sleep(Duration::from_millis(300));
+    let connects = || {
+        lab.client
+            .command("nc")
+            .args(["-z", "-w", "1", server, "8000"])
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let cli = |args: &[&str]| -> anyhow::Result<()> {
+        say(&format!("$ sensor {}", args.join(" ")));
+        run_cmd(Command::new(sensor).args(args).env("SENSOR_SOCKET", socket))
+    };
+    let mut ok = true;
+    let mut step = |what: &str, want: bool| {
+        let got = connects();
+        say(&format!(
+            "  client -> {server}:8000 {}  ({what})\n",
+            if got { "connects" } else { "is dropped" }
+        ));
+        ok &= got == want;
+    };
+    step("before any action", true);
+    cli(&[
+        "block",
+        &format!("{server}:8000"),
+        "--side",
+        "dst",
+        "--for",
+        "10m",
+        "--why",
+        "demo: C2 port",
+    ])?;
+    step("blocked in the kernel", false);
+    cli(&["rules"])?;
+    cli(&["lift", server])?;
+    step("lifted", true);
+    cli(&[
+        "quarantine",
+        lab::CLIENT_IP,
+        "--why",
+        "demo: ransomware on the host",
+    ])?;
+    step("the client is quarantined", false);
+    cli(&["log", lab::CLIENT_IP, "--limit", "5"])?;
+    cli(&["lift", lab::CLIENT_IP])?;
+    step("quarantine lifted", true);
+    cli(&["actions"])?;
+    let _ = listener.kill();
+    let _ = listener.wait();
+    Ok(ok)
+}
+
 fn make_traffic(
     lab: &Lab,
     scratch: &std::path::Path,

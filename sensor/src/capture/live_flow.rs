@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::clock::Clock;
 
 /// One flow, originator first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LiveFlow {
     /// Protocol name (`tcp`, `udp`, `icmp`, `icmpv6`) or number.
     pub proto: String,

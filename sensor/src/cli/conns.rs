@@ -1,22 +1,31 @@
 //! `sensor conns`: connection records from the store, newest first.
 
-use std::{net::IpAddr, time::Duration};
+use std::{net::IpAddr, path::PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{
-    StateArgs,
+    api::ApiArgs,
+    open_db,
     output::{self, Column},
     run::duration,
 };
-use crate::store::{Store, connections::ConnQuery};
+use crate::{
+    api::{ConnsQuery, client::with_query},
+    capture::ConnRecord,
+    store::connections::ConnQuery,
+};
 
 /// Arguments of `sensor conns`.
 #[derive(Debug, clap::Args)]
 pub struct ConnsArgs {
-    /// Only records that started within this long (e.g. 90s, 30m, 2h).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
-    pub since: Option<Duration>,
+    /// Only records that started at or after this: a time ago (90s, 30m, 2h) or a UTC
+    /// time (2026-11-23T09:00:00Z).
+    #[arg(long, value_name = "WHEN", value_parser = when)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only records that started before this (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = when)]
+    pub until: Option<DateTime<Utc>>,
     /// Only records with this address on either side.
     #[arg(long, value_name = "IP")]
     pub addr: Option<IpAddr>,
@@ -27,29 +36,44 @@ pub struct ConnsArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub api: ApiArgs,
+    /// Read the database in this state directory directly instead of asking the agent
+    /// (a replay's, or the agent's while it is down).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A time ago (`90s`, `2h`) or an RFC 3339 time.
+pub fn when(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let ago = duration(s).map_err(|_| {
+        format!("`{s}` is neither a time ago (90s, 30m, 2h) nor a UTC time (2026-11-23T09:00:00Z)")
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
+    Ok(Utc::now() - ago)
 }
 
 /// Queries and prints the records.
 pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
-    let path = args.state.db_path();
-    if !path.exists() {
-        anyhow::bail!(
-            "no database at {}: the agent has not run with this --state-dir yet",
-            path.display()
-        );
-    }
-    let mut store = Store::open(&path)?;
-    let since = args
-        .since
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| Utc::now() - d);
-    let records = store.connections(&ConnQuery {
-        since,
-        until: None,
-        addr: args.addr,
-        limit: args.limit,
-    })?;
+    let records: Vec<ConnRecord> = match &args.state_dir {
+        None => args.api.client().get(&with_query(
+            "/v1/conns",
+            &ConnsQuery {
+                since: args.since,
+                until: args.until,
+                addr: args.addr,
+                limit: Some(args.limit),
+            },
+        ))?,
+        Some(dir) => open_db(dir)?.connections(&ConnQuery {
+            since: args.since,
+            until: args.until,
+            addr: args.addr,
+            limit: args.limit,
+        })?,
+    };
     if args.json {
         return Ok(output::json(&records)?);
     }

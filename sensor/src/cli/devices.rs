@@ -1,10 +1,13 @@
 //! `sensor devices`: the device inventory, most recently seen first.
 
+use std::path::PathBuf;
+
 use super::{
-    StateArgs,
+    api::ApiArgs,
+    open_db,
     output::{self, Column},
 };
-use crate::store::Store;
+use crate::store::devices::Device;
 
 /// Arguments of `sensor devices`.
 #[derive(Debug, clap::Args)]
@@ -13,19 +16,18 @@ pub struct DevicesArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub api: ApiArgs,
+    /// Read the database in this state directory directly instead of asking the agent.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Lists the devices.
 pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
-    let path = args.state.db_path();
-    if !path.exists() {
-        anyhow::bail!(
-            "no database at {}: the agent has not run with this --state-dir yet",
-            path.display()
-        );
-    }
-    let devices = Store::open(&path)?.devices()?;
+    let devices: Vec<Device> = match &args.state_dir {
+        None => args.api.client().get("/v1/devices")?,
+        Some(dir) => open_db(dir)?.devices()?,
+    };
     if args.json {
         return Ok(output::json(&devices)?);
     }

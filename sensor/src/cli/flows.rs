@@ -3,12 +3,18 @@
 use std::net::IpAddr;
 
 use anyhow::Context as _;
+use std::path::PathBuf;
 
 use super::{
-    PinArgs,
+    api::ApiArgs,
     output::{self, Column},
 };
-use crate::{capture::LiveFlow, clock::Clock, ebpf::FlowTable};
+use crate::{
+    api::{FlowsQuery, client::with_query},
+    capture::LiveFlow,
+    clock::Clock,
+    ebpf::FlowTable,
+};
 
 /// Arguments of `sensor flows`.
 #[derive(Debug, clap::Args)]
@@ -22,27 +28,42 @@ pub struct FlowsArgs {
     /// Only flows of this protocol (`tcp`, `udp`, `icmp`, `icmpv6` or a number).
     #[arg(long, value_name = "PROTO")]
     pub proto: Option<String>,
+    /// Only flows tagged with this VLAN id (outer or inner).
+    #[arg(long, value_name = "ID")]
+    pub vlan: Option<u16>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub pins: PinArgs,
+    pub api: ApiArgs,
+    /// Read the pinned maps in this directory directly instead of asking the agent.
+    #[arg(long, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
 }
 
 /// Reads, filters and prints the flows, most recently active first.
 pub fn flows(args: &FlowsArgs) -> anyhow::Result<()> {
-    let table = FlowTable::open_pinned(&args.pins.pin_dir)?;
-    let clock = Clock::new().context("failed to read the system clocks")?;
-    let proto = args.proto.as_deref().map(str::to_ascii_lowercase);
-    let mut flows: Vec<LiveFlow> = table
-        .entries()?
-        .iter()
-        .map(|(key, stats)| LiveFlow::from_kernel(key, stats, &clock))
-        .filter(|f| args.addr.is_none_or(|a| f.involves_addr(a)))
-        .filter(|f| args.port.is_none_or(|p| f.involves_port(p)))
-        .filter(|f| proto.as_ref().is_none_or(|p| &f.proto == p))
-        .collect();
-    flows.sort_by_key(|f| std::cmp::Reverse(f.last_seen));
+    let query = FlowsQuery {
+        addr: args.addr,
+        port: args.port,
+        proto: args.proto.as_deref().map(str::to_ascii_lowercase),
+        vlan: args.vlan,
+    };
+    let flows: Vec<LiveFlow> = match &args.pin_dir {
+        None => args.api.client().get(&with_query("/v1/flows", &query))?,
+        Some(dir) => {
+            let table = FlowTable::open_pinned(dir)?;
+            let clock = Clock::new().context("failed to read the system clocks")?;
+            let mut flows: Vec<LiveFlow> = table
+                .entries()?
+                .iter()
+                .map(|(key, stats)| LiveFlow::from_kernel(key, stats, &clock))
+                .filter(|f| query.matches(f))
+                .collect();
+            flows.sort_by_key(|f| std::cmp::Reverse(f.last_seen));
+            flows
+        }
+    };
     if args.json {
         return Ok(output::json(&flows)?);
     }

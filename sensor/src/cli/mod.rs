@@ -2,12 +2,17 @@
 //!
 //! Each subcommand has a file; [`output`] is the only module that prints.
 
+pub mod actions;
+pub mod api;
 pub mod conns;
 pub mod detach;
+pub mod device;
 pub mod devices;
 pub mod flows;
+pub mod generate;
 pub mod output;
 pub mod replay;
+pub mod respond;
 pub mod rules;
 pub mod run;
 pub mod status;
@@ -29,6 +34,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only add noise"
+)]
 pub enum Command {
     /// Load the XDP program, attach it to interfaces and watch until stopped.
     Run(run::RunArgs),
@@ -38,12 +47,30 @@ pub enum Command {
     Conns(conns::ConnsArgs),
     /// List the device inventory: MACs, addresses over time, host names.
     Devices(devices::DevicesArgs),
+    /// Summarise one device: addresses over time, services used and served, peers, actions.
+    Device(device::DeviceArgs),
+    /// Show one device's timeline: its connections, actions and (later) breaches and alerts.
+    Log(device::LogArgs),
     /// Run capture files through the pipeline into connection records.
     Replay(replay::ReplayArgs),
     /// Show the data path's counters.
     Status(status::StatusArgs),
     /// List the response rules in the kernel, with owners, expiry and hits.
     Rules(rules::RulesArgs),
+    /// List response actions: who did what, why, until when.
+    Actions(actions::ActionsArgs),
+    /// Block an address, a network or an endpoint in the kernel.
+    Block(respond::BlockArgs),
+    /// Refuse new connections to an endpoint for a while (2h by default).
+    Suspend(respond::SuspendArgs),
+    /// Cut a device off but for the allowed peers.
+    Quarantine(respond::QuarantineArgs),
+    /// End actions: by id, or every active one naming an address.
+    Lift(respond::LiftArgs),
+    /// Print a shell completion script.
+    Completions(generate::CompletionsArgs),
+    /// Print the man page.
+    Man,
     /// Detach the XDP program an agent left attached and remove its pinned maps.
     Detach(detach::DetachArgs),
 }
@@ -71,6 +98,18 @@ impl StateArgs {
     }
 }
 
+/// Opens the database of a state directory for an offline read; it must exist.
+pub fn open_db(state_dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
+    let path = state_dir.join("sensor.db");
+    if !path.exists() {
+        anyhow::bail!(
+            "no database at {}: no agent or replay has used this --state-dir yet",
+            path.display()
+        );
+    }
+    Ok(crate::store::Store::open(&path)?)
+}
+
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -81,6 +120,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(args) => devices::devices(&args),
         Command::Status(args) => status::status(&args),
         Command::Rules(args) => rules::rules(&args),
+        Command::Actions(args) => actions::actions(&args),
+        Command::Block(args) => respond::block(&args),
+        Command::Suspend(args) => respond::suspend(&args),
+        Command::Quarantine(args) => respond::quarantine(&args),
+        Command::Lift(args) => respond::lift(&args),
+        Command::Device(args) => device::device(&args),
+        Command::Log(args) => device::log(&args),
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man => generate::man(),
         Command::Detach(args) => detach::detach(&args),
     }
 }

@@ -1,15 +1,12 @@
-//! `sensor rules`: every rule in the kernel maps, with its owner, expiry and hits.
+//! `sensor rules`: every rule in the kernel maps, with its owning action, expiry and hits.
 
-use serde::Serialize;
+use std::path::PathBuf;
 
 use super::{
-    PinArgs,
+    api::ApiArgs,
     output::{self, Column},
 };
-use crate::{
-    clock::Clock,
-    ebpf::{Rules, Target},
-};
+use crate::{clock::Clock, ebpf::Rules, response::RuleView};
 
 /// Arguments of `sensor rules`.
 #[derive(Debug, clap::Args)]
@@ -18,40 +15,34 @@ pub struct RulesArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub pins: PinArgs,
-}
-
-#[derive(Serialize)]
-struct Row {
-    rule: String,
-    target: Target,
-    action_id: u64,
-    hits: u64,
-    /// Seconds until expiry; `None` for never; negative once expired.
-    expires_in_s: Option<f64>,
-    expired: bool,
+    pub api: ApiArgs,
+    /// Read the pinned maps in this directory directly instead of asking the agent (the
+    /// rules a stopped agent left enforced; owners are then shown by id only).
+    #[arg(long, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
 }
 
 /// Lists the rules.
 pub fn rules(args: &RulesArgs) -> anyhow::Result<()> {
-    let rules = Rules::open_pinned(&args.pins.pin_dir)?;
-    let now = Clock::monotonic_now()?;
-    let rows: Vec<Row> = rules
-        .list()?
-        .into_iter()
-        .map(|r| {
-            let expires_in_s =
-                (r.value.expires_ns != 0).then(|| (r.value.expires_ns as f64 - now as f64) / 1e9);
-            Row {
-                rule: r.target.to_string(),
-                expired: expires_in_s.is_some_and(|s| s <= 0.0),
-                target: r.target,
-                action_id: r.value.action_id,
-                hits: r.value.hits,
-                expires_in_s,
-            }
-        })
-        .collect();
+    let rows: Vec<RuleView> = match &args.pin_dir {
+        None => args.api.client().get("/v1/rules")?,
+        Some(dir) => {
+            let now = Clock::monotonic_now()?;
+            Rules::open_pinned(dir)?
+                .list()?
+                .into_iter()
+                .map(|r| RuleView {
+                    rule: r.target.to_string(),
+                    expires_in_s: (r.value.expires_ns != 0)
+                        .then(|| (r.value.expires_ns as f64 - now as f64) / 1e9),
+                    target: r.target,
+                    action_id: r.value.action_id,
+                    hits: r.value.hits,
+                    action: None,
+                })
+                .collect()
+        }
+    };
     if args.json {
         return Ok(output::json(&rows)?);
     }
@@ -61,6 +52,8 @@ pub fn rules(args: &RulesArgs) -> anyhow::Result<()> {
         col("ACTION", true),
         col("HITS", true),
         col("EXPIRES", false),
+        col("BY", false),
+        col("WHY", false),
     ];
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -68,13 +61,22 @@ pub fn rules(args: &RulesArgs) -> anyhow::Result<()> {
             let expires = match r.expires_in_s {
                 None => "never".to_owned(),
                 Some(s) if s <= 0.0 => "expired".to_owned(),
-                Some(s) => format!("in {s:.0}s"),
+                Some(s) => format!("in {}", super::actions::short_duration(s)),
             };
+            let (by, why) = r.action.as_ref().map_or_else(
+                || {
+                    let by = if r.action_id == 0 { "settings" } else { "" };
+                    (by.to_owned(), String::new())
+                },
+                |a| (a.who.clone(), a.why.clone()),
+            );
             vec![
                 r.rule.clone(),
                 r.action_id.to_string(),
                 r.hits.to_string(),
                 expires,
+                by,
+                why,
             ]
         })
         .collect();

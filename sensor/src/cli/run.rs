@@ -4,9 +4,18 @@
 //! the program stays attached and keeps enforcing them (they expire in the kernel on time)
 //! until the next agent takes over or `sensor detach` is run. A crash leaves the same state.
 
-use std::{fs, path::PathBuf, time::Duration};
+use std::{
+    fs,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use crate::{
+    api::{
+        listener::RootOnly,
+        routes::{self, ApiState, Paths},
+    },
     capture::{
         observe::Observations,
         pipeline::Pipeline,
@@ -14,6 +23,7 @@ use crate::{
     },
     devices::Inventory,
     ebpf::Counters,
+    response::{ConfigLists, Responder},
     store::Store,
     store::retention::Retention,
     telemetry::AgentStats,
@@ -88,6 +98,28 @@ pub struct RunArgs {
     /// The oldest connection records go first when the database holds more than this.
     #[arg(long, value_name = "BYTES")]
     pub max_db_bytes: Option<u64>,
+    /// The API socket (root only). Default: `sensor.sock` in the run directory.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also serve `/metrics` (and only that) on this TCP address, for Prometheus.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// A network no rule may drop (the gateway itself, the SOC); repeat for several.
+    #[arg(long, value_name = "CIDR")]
+    pub never_block: Vec<ipnet::IpNet>,
+    /// A peer quarantined devices may still reach (a DNS server, an EDR console); repeat
+    /// for several.
+    #[arg(long, value_name = "CIDR")]
+    pub quarantine_allow: Vec<ipnet::IpNet>,
+}
+
+impl RunArgs {
+    /// The API socket's path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.run_dir.join("sensor.sock"))
+    }
 }
 
 /// The default internal networks, for clap.
@@ -116,16 +148,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         new_flows_per_sec: args.new_flows_per_sec,
         ..Config::new()
     })?;
-    let mut rules = datapath.rules()?;
-    let active = rules.refresh_active()?;
+    let rules = datapath.rules()?;
     let inherited = rules.live_count(Clock::monotonic_now()?)?;
     if inherited > 0 {
-        info!(
-            rules = inherited,
-            active_bits = active,
-            "enforcing rules found in the pinned maps"
-        );
+        info!(rules = inherited, "found live rules in the pinned maps");
     }
+    // The store is the truth about who owns which rule: make the kernel agree before
+    // attaching, so no rule nobody can see is enforced for a moment longer.
+    let mut responder = Responder::new(
+        datapath.rules()?,
+        Store::open(&args.state.db_path())?,
+        ConfigLists {
+            never_block: args.never_block.clone(),
+            quarantine_allow: args.quarantine_allow.clone(),
+        },
+    );
+    let reconciled = responder
+        .reconcile()
+        .context("failed to reconcile the kernel's rules with the store")?;
+    let responder = Arc::new(Mutex::new(responder));
     for iface in &args.ifaces {
         let mode = datapath.attach(iface, args.mode)?;
         info!(iface = %iface, mode = %mode, "attached XDP program");
@@ -163,12 +204,41 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         },
         last_prune: std::time::Instant::now(),
         run_dir: args.run_dir.clone(),
+        responder: Arc::clone(&responder),
     };
+    let paths = Paths {
+        db_path: args.state.db_path(),
+        pin_dir: args.pins.pin_dir.clone(),
+        run_dir: args.run_dir.clone(),
+    };
+    let api_state = ApiState {
+        responder,
+        paths: paths.clone(),
+    };
+    let socket = args.socket_path();
     let signal = runtime.block_on(async {
         // Watch the signals before saying we are ready, so a stop request that follows
         // readiness at once is handled, not fatal.
         let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
         let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
+        let listener = RootOnly::bind(&socket)?;
+        let api = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, routes::router(api_state.clone())).await {
+                warn!(error = %err, "the API server stopped");
+            }
+        });
+        let metrics = match args.metrics_addr {
+            Some(addr) => Some(serve_metrics(addr, paths).await?),
+            None => None,
+        };
+        info!(
+            socket = %socket.display(),
+            expired = reconciled.expired.len(),
+            removed = reconciled.removed.len(),
+            restored = reconciled.restored.len(),
+            kept = reconciled.kept,
+            "API listening; kernel rules reconciled with the store"
+        );
         fs::write(&ready, std::process::id().to_string())
             .with_context(|| format!("failed to write {}", ready.display()))?;
         info!(
@@ -177,7 +247,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             flow_table_size = args.flow_table_size,
             "sensor running; stop with Ctrl-C or SIGTERM"
         );
-        run_until_signal(
+        let stopped = run_until_signal(
             events,
             pipeline,
             housekeeping,
@@ -185,8 +255,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             &mut term,
             &mut int,
         )
-        .await
+        .await;
+        api.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
+        stopped
     })?;
+    let _ = fs::remove_file(&socket);
     let live = rules.live_count(Clock::monotonic_now()?)?;
     if live > 0 {
         info!(
@@ -216,6 +292,7 @@ struct Housekeeping {
     retention: Retention,
     last_prune: std::time::Instant,
     run_dir: PathBuf,
+    responder: Arc<Mutex<Responder>>,
 }
 
 impl Housekeeping {
@@ -271,6 +348,11 @@ impl Housekeeping {
                 Err(err) => warn!(error = %err, "retention failed"),
             }
         }
+        if let Ok(mut responder) = self.responder.lock()
+            && let Err(err) = responder.expire_due(chrono::Utc::now())
+        {
+            warn!(error = %err, "failed to expire actions; retrying on the next tick");
+        }
         self.stats.payloads_dropped = pipeline.observations.dropped;
         self.stats.updated = Some(chrono::Utc::now());
         if let Err(err) = self.stats.write(&self.run_dir) {
@@ -312,4 +394,22 @@ async fn run_until_signal(
             }
         }
     }
+}
+
+/// Serves `/metrics` alone on a TCP address: Prometheus scrapes over the network, and the
+/// rest of the API stays on the root-only socket.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    paths: Paths,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to listen for /metrics on {addr}"))?;
+    let router = routes::metrics_router(paths);
+    info!(%addr, "serving /metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            warn!(error = %err, "the metrics server stopped");
+        }
+    }))
 }

@@ -1,14 +1,13 @@
-//! `sensor status`: the data path's counters, summed over CPUs.
+//! `sensor status`: the data path's counters, summed over CPUs, and the agent's own.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
+use std::path::PathBuf;
 
 use super::{
-    PinArgs,
+    api::ApiArgs,
     output::{self, Column},
 };
 use crate::{
+    api::Status,
     ebpf::{Counters, FlowTable},
     telemetry::AgentStats,
 };
@@ -23,40 +22,44 @@ pub struct StatusArgs {
     #[arg(long)]
     pub all: bool,
     #[command(flatten)]
-    pub pins: PinArgs,
-    /// The agent's runtime directory, where it writes its own counters.
+    pub api: ApiArgs,
+    /// Read the pinned maps in this directory directly instead of asking the agent (for
+    /// a program an agent left enforcing rules).
+    #[arg(long, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
+    /// With --pin-dir: the agent's runtime directory, where it writes its own counters.
     #[arg(long, value_name = "DIR", default_value = "/run/sensor")]
-    pub run_dir: std::path::PathBuf,
-}
-
-#[derive(Serialize)]
-struct Status {
-    pin_dir: String,
-    flows: usize,
-    counters: BTreeMap<&'static str, u64>,
-    /// The running agent's counters, if it has written any.
-    agent: Option<AgentStats>,
+    pub run_dir: PathBuf,
 }
 
 /// Prints the number of live flows and every counter.
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
-    let counters = Counters::open_pinned(&args.pins.pin_dir)?.all()?;
-    let flows = FlowTable::open_pinned(&args.pins.pin_dir)?.entries()?.len();
-    let agent = AgentStats::read(&args.run_dir);
+    let status: Status = match &args.pin_dir {
+        None => args.api.client().get("/v1/status")?,
+        Some(dir) => Status {
+            pin_dir: dir.display().to_string(),
+            flows: FlowTable::open_pinned(dir)?.entries()?.len(),
+            counters: Counters::open_pinned(dir)?
+                .all()?
+                .iter()
+                .map(|(c, v)| (c.name().to_owned(), *v))
+                .collect(),
+            agent: AgentStats::read(&args.run_dir),
+            active_actions: 0,
+        },
+    };
     if args.json {
-        let status = Status {
-            pin_dir: args.pins.pin_dir.display().to_string(),
-            flows,
-            counters: counters.iter().map(|(c, v)| (c.name(), *v)).collect(),
-            agent,
-        };
         return Ok(output::json(&status)?);
     }
-    output::line(&format!("live flows: {flows}"))?;
-    let rows: Vec<Vec<String>> = counters
+    output::line(&format!(
+        "live flows: {}, active actions: {}",
+        status.flows, status.active_actions
+    ))?;
+    let rows: Vec<Vec<String>> = status
+        .counters
         .iter()
-        .filter(|(_, v)| args.all || *v != 0)
-        .map(|(c, v)| vec![c.name().to_owned(), v.to_string()])
+        .filter(|(_, v)| args.all || **v != 0)
+        .map(|(c, v)| vec![c.clone(), v.to_string()])
         .collect();
     let columns = [
         Column {
@@ -69,7 +72,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         },
     ];
     output::table(&columns, &rows)?;
-    if let Some(a) = agent {
+    if let Some(a) = status.agent {
         output::line(&format!(
             "agent: {} flows swept, {} records written, {} flows evicted before recording, \
              {} payloads dropped, {} sweep errors, {} records pruned",

@@ -24,7 +24,7 @@ use sensor_common::{
 use super::maps::{ConfigMap, MapsError, open_pinned};
 
 /// An endpoint: address, port, protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// Address.
     pub addr: IpAddr,
@@ -35,7 +35,7 @@ pub struct Endpoint {
 }
 
 /// What a rule applies to.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     /// Addresses no rule may drop.
@@ -137,6 +137,72 @@ fn endpoint(e: &Endpoint) -> String {
     match e.addr {
         IpAddr::V6(a) => format!("[{a}]:{}/{proto}", e.port),
         IpAddr::V4(a) => format!("{a}:{}/{proto}", e.port),
+    }
+}
+
+impl Target {
+    /// The form the kernel lists this target in (networks truncated to their prefix, a
+    /// flow's ends in key order), so a written rule and a listed one compare equal.
+    #[must_use]
+    pub fn canonical(&self) -> Self {
+        match self {
+            Self::NeverBlock { net } => Self::NeverBlock { net: net.trunc() },
+            Self::QuarantineAllow { net } => Self::QuarantineAllow { net: net.trunc() },
+            Self::BlockCidr { net, scope } => Self::BlockCidr {
+                net: net.trunc(),
+                scope: *scope,
+            },
+            Self::BlockFlow { a, b } => {
+                let k = flow_key(a, b);
+                let end = |addr, port| Endpoint {
+                    addr: unmapped(addr),
+                    port,
+                    proto: k.proto,
+                };
+                Self::BlockFlow {
+                    a: end(k.addr_lo, k.port_lo),
+                    b: end(k.addr_hi, k.port_hi),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The map slot this target writes: two targets with the same slot overwrite each
+    /// other whatever their scopes.
+    #[must_use]
+    pub fn slot(&self) -> Self {
+        match self.canonical() {
+            Self::QuarantineIp { addr, .. } => Self::QuarantineIp { addr, scope: 0 },
+            Self::QuarantineMac { mac, .. } => Self::QuarantineMac { mac, scope: 0 },
+            Self::BlockIp { addr, .. } => Self::BlockIp { addr, scope: 0 },
+            Self::BlockEndpoint { endpoint, .. } => Self::BlockEndpoint { endpoint, scope: 0 },
+            Self::BlockCidr { net, .. } => Self::BlockCidr { net, scope: 0 },
+            other => other,
+        }
+    }
+
+    /// Whether this is one of the configured lists (never block, quarantine allow), which
+    /// the agent's settings own rather than an action.
+    pub fn is_config_list(&self) -> bool {
+        matches!(self, Self::NeverBlock { .. } | Self::QuarantineAllow { .. })
+    }
+
+    /// The addresses this target names (for `sensor lift ADDRESS`).
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        match self {
+            Self::QuarantineIp { addr, .. } | Self::BlockIp { addr, .. } => vec![*addr],
+            Self::BlockEndpoint { endpoint, .. } | Self::Suspend { endpoint } => {
+                vec![endpoint.addr]
+            }
+            Self::BlockFlow { a, b } => vec![a.addr, b.addr],
+            Self::NeverBlock { net }
+            | Self::QuarantineAllow { net }
+            | Self::BlockCidr { net, .. } => {
+                vec![net.addr()]
+            }
+            Self::QuarantineMac { .. } => Vec::new(),
+        }
     }
 }
 

@@ -8,12 +8,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, sql};
 
 /// A device and its addresses.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     /// Its id.
     pub id: i64,
@@ -32,7 +32,7 @@ pub struct Device {
 }
 
 /// One address a device held for a while.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     /// The address.
     pub addr: IpAddr,
@@ -147,15 +147,53 @@ impl Store {
 
     /// Every device with its addresses, most recently seen first.
     pub fn devices(&mut self) -> Result<Vec<Device>, StoreError> {
+        self.load_devices(None)
+    }
+
+    /// One device with its addresses.
+    pub fn device(&mut self, id: i64) -> Result<Option<Device>, StoreError> {
+        Ok(self.load_devices(Some(id))?.pop())
+    }
+
+    /// The device named `name` (case-insensitive), most recently seen first if several.
+    pub fn device_by_hostname(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM devices WHERE hostname = ?1 COLLATE NOCASE \
+                 ORDER BY last_seen_ns DESC LIMIT 1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("find a device by name"))
+    }
+
+    /// The device an analyst means by `who`: an address (its holder now), a MAC, or a
+    /// host name.
+    pub fn find_device(&mut self, who: &str, now_ns: i64) -> Result<Option<i64>, StoreError> {
+        if let Ok(addr) = who.parse::<IpAddr>() {
+            return self.device_at(addr, now_ns);
+        }
+        let mac = who.to_ascii_lowercase().replace('-', ":");
+        if mac.len() == 17 && mac.split(':').all(|p| p.len() == 2) {
+            return self.device_by_mac(&mac);
+        }
+        if let Ok(id) = who.parse::<i64>() {
+            return Ok(self.device(id)?.map(|d| d.id));
+        }
+        self.device_by_hostname(who)
+    }
+
+    fn load_devices(&mut self, only: Option<i64>) -> Result<Vec<Device>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, mac, hostname, internal, first_seen_ns, last_seen_ns FROM devices \
-                 ORDER BY last_seen_ns DESC",
+                 WHERE ?1 IS NULL OR id = ?1 ORDER BY last_seen_ns DESC",
             )
             .map_err(sql("prepare the device query"))?;
         let mut devices: Vec<Device> = stmt
-            .query_map([], |r| {
+            .query_map([only], |r| {
                 Ok(Device {
                     id: r.get(0)?,
                     mac: r.get(1)?,

@@ -6,14 +6,20 @@
 //!
 //! # Layout
 //! - [`schema`]: the migrations.
+//! - [`actions`]: response actions, the owners of kernel rules.
 //! - [`connections`]: writing and querying connection records.
 //! - [`devices`]: devices and their addresses over time.
+//! - [`timeline`]: a device's summary and event log.
+//! - [`rows`]: whole rows of the later layers' tables, as JSON.
 //! - [`retention`]: pruning by age and by size.
 
+pub mod actions;
 pub mod connections;
 pub mod devices;
 pub mod retention;
+pub mod rows;
 pub mod schema;
+pub mod timeline;
 
 use std::{
     fs::DirBuilder,

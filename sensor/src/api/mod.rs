@@ -1,0 +1,102 @@
+//! The agent's local API: HTTP/JSON over a unix socket that only root may use. Every
+//! `sensor` command that asks the running agent goes through here.
+//!
+//! # Layout
+//! - [`listener`]: the socket (mode 0600 in a 0700 directory) and the peer check.
+//! - [`routes`]: the endpoints.
+//! - [`client`]: the CLI's side.
+//! - [`metrics`]: Prometheus text for `/metrics`.
+//!
+//! # Endpoints
+//! `GET /v1/status`, `/v1/flows`, `/v1/conns`, `/v1/devices`, `/v1/devices/{who}`,
+//! `/v1/devices/{who}/log`, `/v1/rules`, `/v1/actions`, `/v1/breaches`, `/v1/incidents`;
+//! `POST /v1/actions` (block, suspend, quarantine), `POST /v1/actions/{id}/lift`;
+//! `GET /metrics`.
+
+pub mod client;
+pub mod listener;
+pub mod metrics;
+pub mod routes;
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::AgentStats;
+
+/// Where the agent listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/sensor/sensor.sock";
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Where the maps are pinned.
+    pub pin_dir: String,
+    /// Live flows in the kernel table.
+    pub flows: usize,
+    /// The data path's counters, summed over CPUs.
+    pub counters: BTreeMap<String, u64>,
+    /// The agent's own counters.
+    pub agent: Option<AgentStats>,
+    /// Active response actions.
+    pub active_actions: usize,
+}
+
+/// `GET /v1/flows` filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowsQuery {
+    /// Either side's address.
+    pub addr: Option<IpAddr>,
+    /// Either side's port.
+    pub port: Option<u16>,
+    /// `tcp`, `udp`, `icmp`, `icmpv6` or a number.
+    pub proto: Option<String>,
+    /// A VLAN id, outer or inner.
+    pub vlan: Option<u16>,
+}
+
+impl FlowsQuery {
+    /// Whether `flow` passes the filters.
+    pub fn matches(&self, flow: &crate::capture::LiveFlow) -> bool {
+        self.addr.is_none_or(|a| flow.involves_addr(a))
+            && self.port.is_none_or(|p| flow.involves_port(p))
+            && self.proto.as_ref().is_none_or(|p| &flow.proto == p)
+            && self.vlan.is_none_or(|v| flow.vlan.contains(&v))
+    }
+}
+
+/// `GET /v1/conns` filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnsQuery {
+    /// Started at or after (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Started before (RFC 3339).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Either side's address.
+    pub addr: Option<IpAddr>,
+    /// At most this many (0: all).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/actions` and `/v1/devices/{who}/log` filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListQuery {
+    /// Only actions in this state.
+    pub state: Option<String>,
+    /// At most this many (0: all).
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/actions/{id}/lift`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiftRequest {
+    /// Who lifts it.
+    pub who: String,
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong and, where it can, what to do.
+    pub error: String,
+}

@@ -1,0 +1,130 @@
+//! Response: the one place that writes kernel rules. Every rule is owned by an [`Action`]
+//! in the store (who, why, when, until), so what the kernel enforces can always be
+//! explained, lifted, and restored after a restart.
+//!
+//! # Layout
+//! - [`responder`]: applying, lifting and expiring actions.
+//! - [`reconcile`]: making the kernel's rules and the store's actions agree on start.
+
+pub mod reconcile;
+pub mod responder;
+
+use std::{fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use reconcile::Reconciled;
+pub use responder::{ConfigLists, Responder, ResponseError, RuleView};
+
+use crate::ebpf::Target;
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Drop traffic of an address, endpoint, network or flow.
+    Block,
+    /// Drop new connections to an endpoint; established ones go on.
+    Suspend,
+    /// Cut a device off, but for the allowed peers.
+    Quarantine,
+}
+
+/// Where an action is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Its rules are in the kernel.
+    Active,
+    /// Someone lifted it.
+    Lifted,
+    /// Its time ran out.
+    Expired,
+}
+
+macro_rules! names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// The name used in the store and the API.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok(Self::$variant),)*
+                    other => Err(format!("unknown {}: {other}", stringify!($ty))),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(ActionKind { Block => "block", Suspend => "suspend", Quarantine => "quarantine" });
+names!(ActionState { Active => "active", Lifted => "lifted", Expired => "expired" });
+
+/// Who lifted an action, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifted {
+    /// Who.
+    pub who: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A response action and the kernel rules it owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Its id, which the kernel rules carry.
+    pub id: i64,
+    /// What it does.
+    pub kind: ActionKind,
+    /// Where it is.
+    pub state: ActionState,
+    /// The kernel rules it owns.
+    pub targets: Vec<Target>,
+    /// Who asked for it (`cli:alice`, later a policy's name).
+    pub who: String,
+    /// Why.
+    pub why: String,
+    /// When.
+    pub created: DateTime<Utc>,
+    /// When it ends by itself; `None` for never.
+    pub until: Option<DateTime<Utc>>,
+    /// The device it acts on, if one is known.
+    pub device_id: Option<i64>,
+    /// Who lifted it, if someone did.
+    pub lifted: Option<Lifted>,
+}
+
+/// A request for an action, as the API takes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAction {
+    /// What to do.
+    pub kind: ActionKind,
+    /// The rules, for block and suspend (of the matching kinds).
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// For quarantine: the device by address, MAC or host name.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// For quarantine: which directions ([`sensor_common::rule::scope`] bits).
+    #[serde(default)]
+    pub scope: Option<u8>,
+    /// How long, in seconds; `None` for until lifted.
+    #[serde(default)]
+    pub for_s: Option<u64>,
+    /// Who asks.
+    pub who: String,
+    /// Why.
+    #[serde(default)]
+    pub why: String,
+}

@@ -1,0 +1,230 @@
+//! Response actions: who did what to which target, why, and until when. Every kernel rule
+//! (besides the configured never-block and allow lists) is owned by one of these, by id.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{Store, StoreError, sql};
+use crate::response::{Action, ActionState, Lifted};
+
+/// What is kept in the `data` column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Data {
+    targets: Vec<crate::ebpf::Target>,
+    device_id: Option<i64>,
+    lifted: Option<Lifted>,
+}
+
+const COLUMNS: &str = "id, kind, state, who, why, created_ns, until_ns, data";
+
+fn ns(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Action> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(2)?;
+    let data: String = r.get(7)?;
+    let bad = |what: &str, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("action {what}: {e}").into(),
+        )
+    };
+    let data: Data = serde_json::from_str(&data).map_err(|e| bad("data", e.to_string()))?;
+    Ok(Action {
+        id: r.get(0)?,
+        kind: kind.parse().map_err(|e: String| bad("kind", e))?,
+        state: state.parse().map_err(|e: String| bad("state", e))?,
+        who: r.get(3)?,
+        why: r.get(4)?,
+        created: DateTime::from_timestamp_nanos(r.get(5)?),
+        until: r
+            .get::<_, Option<i64>>(6)?
+            .map(DateTime::from_timestamp_nanos),
+        targets: data.targets,
+        device_id: data.device_id,
+        lifted: data.lifted,
+    })
+}
+
+impl Store {
+    /// Records a new action (its `id` is ignored) and returns its id.
+    pub fn insert_action(&mut self, action: &Action) -> Result<i64, StoreError> {
+        let data = serde_json::to_string(&Data {
+            targets: action.targets.clone(),
+            device_id: action.device_id,
+            lifted: action.lifted.clone(),
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
+        let summary = action
+            .targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO actions (kind, target, state, who, why, created_ns, until_ns, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                action.kind.as_str(),
+                summary,
+                action.state.as_str(),
+                action.who,
+                action.why,
+                ns(action.created),
+                action.until.map(ns),
+                data,
+            ],
+        )
+        .map_err(sql("record an action"))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Moves an action to `state`, noting who lifted it if it was lifted.
+    pub fn set_action_state(
+        &mut self,
+        id: i64,
+        state: ActionState,
+        lifted: Option<&Lifted>,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn()
+            .transaction()
+            .map_err(sql("begin an action update"))?;
+        let data: Option<String> = tx
+            .query_row("SELECT data FROM actions WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(sql("read an action"))?;
+        if let (Some(data), Some(lifted)) = (data, lifted)
+            && let Ok(mut data) = serde_json::from_str::<Data>(&data)
+        {
+            data.lifted = Some(lifted.clone());
+            let data = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+            tx.execute(
+                "UPDATE actions SET data = ?2 WHERE id = ?1",
+                params![id, data],
+            )
+            .map_err(sql("note who lifted an action"))?;
+        }
+        tx.execute(
+            "UPDATE actions SET state = ?2 WHERE id = ?1",
+            params![id, state.as_str()],
+        )
+        .map_err(sql("update an action"))?;
+        tx.commit().map_err(sql("commit an action update"))
+    }
+
+    /// One action.
+    pub fn action(&mut self, id: i64) -> Result<Option<Action>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM actions WHERE id = ?1"),
+                [id],
+                read,
+            )
+            .optional()
+            .map_err(sql("read an action"))
+    }
+
+    /// Actions, newest first: only those in `state` if given; at most `limit` (0: all).
+    pub fn actions(
+        &mut self,
+        state: Option<ActionState>,
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let limit = if limit == 0 { -1 } else { limit as i64 };
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR state = ?1) \
+                 ORDER BY id DESC LIMIT ?2"
+            ))
+            .map_err(sql("prepare the action query"))?;
+        stmt.query_map(params![state.map(ActionState::as_str), limit], read)
+            .map_err(sql("query actions"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read an action"))
+    }
+
+    /// The active actions, oldest first.
+    pub fn active_actions(&mut self) -> Result<Vec<Action>, StoreError> {
+        let mut actions = self.actions(Some(ActionState::Active), 0)?;
+        actions.reverse();
+        Ok(actions)
+    }
+
+    /// Adds an entry to a device's event log.
+    pub fn log_device_event(
+        &mut self,
+        device_id: i64,
+        ts: DateTime<Utc>,
+        kind: &str,
+        ref_id: Option<i64>,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO device_events (device_id, ts_ns, kind, ref_id, summary) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![device_id, ns(ts), kind, ref_id, summary],
+            )
+            .map_err(sql("log a device event"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use chrono::Utc;
+
+    use crate::{
+        ebpf::{Endpoint, Target},
+        response::{Action, ActionKind, ActionState, Lifted},
+        store::Store,
+    };
+
+    #[test]
+    fn actions_round_trip_and_change_state() {
+        let mut store = Store::open_in_memory().unwrap();
+        let addr: IpAddr = "10.0.0.5".parse().unwrap();
+        let action = Action {
+            id: 0,
+            kind: ActionKind::Suspend,
+            state: ActionState::Active,
+            targets: vec![Target::Suspend {
+                endpoint: Endpoint {
+                    addr,
+                    port: 445,
+                    proto: 6,
+                },
+            }],
+            who: "cli:root".into(),
+            why: "worm".into(),
+            created: Utc::now(),
+            until: Some(Utc::now() + chrono::Duration::hours(2)),
+            device_id: None,
+            lifted: None,
+        };
+        let id = store.insert_action(&action).unwrap();
+        let got = store.action(id).unwrap().unwrap();
+        assert_eq!(got.targets, action.targets);
+        assert_eq!(got.kind, ActionKind::Suspend);
+        assert_eq!(store.active_actions().unwrap().len(), 1);
+        let lifted = Lifted {
+            who: "cli:alice".into(),
+            at: Utc::now(),
+        };
+        store
+            .set_action_state(id, ActionState::Lifted, Some(&lifted))
+            .unwrap();
+        let got = store.action(id).unwrap().unwrap();
+        assert_eq!(got.state, ActionState::Lifted);
+        assert_eq!(got.lifted.unwrap().who, "cli:alice");
+        assert!(store.active_actions().unwrap().is_empty());
+    }
+}

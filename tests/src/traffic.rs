@@ -1,0 +1,40 @@
+//! Real TCP traffic across the lab: a listener on the server, connection attempts from the
+//! client.
+
+use std::{
+    process::{Child, Stdio},
+    thread,
+    time::Duration,
+};
+
+use crate::{Lab, xtask_lab as lab};
+
+/// A TCP listener on the server that accepts connection after connection.
+pub fn listen_tcp(lab: &Lab, port: u16) -> Child {
+    let child = lab
+        .server
+        .command("nc")
+        .args(["-l", "-k", lab::SERVER_IP, &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start nc -l -k");
+    thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Whether a new TCP connection from the client to the server's `port` succeeds in 1 s.
+pub fn connects(lab: &Lab, port: u16) -> bool {
+    lab.client
+        .command("nc")
+        .args(["-z", "-w", "1", lab::SERVER_IP, &port.to_string()])
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Stops a child and reaps it.
+pub fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
