@@ -9,9 +9,11 @@
 //!   program, and typed handles on its maps.
 //! - [`api`]: the local API (HTTP/JSON on a root-only unix socket) and its client.
 //! - [`capture`]: turning kernel flow entries into records people and scripts read.
+//! - [`config_file`]: the TOML config (exporters).
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
 //! - [`devices`]: the device inventory (MACs, addresses over time, host names).
 //! - [`response`]: actions and the kernel rules they own; reconcile on start.
+//! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
 //! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
@@ -21,8 +23,10 @@ pub mod api;
 pub mod capture;
 pub mod cli;
 pub mod clock;
+pub mod config_file;
 pub mod devices;
 pub mod ebpf;
+pub mod export;
 pub mod instance_lock;
 pub mod response;
 pub mod store;

@@ -29,6 +29,12 @@ pub struct AgentStats {
     pub sweep_errors: u64,
     /// Connection records removed by retention since the agent started.
     pub pruned: u64,
+    /// Records the exporters delivered since the agent started.
+    #[serde(default)]
+    pub exported: u64,
+    /// Export batches that failed and wait for a later round.
+    #[serde(default)]
+    pub export_failures: u64,
 }
 
 /// The file the agent writes its counters to.

@@ -45,3 +45,7 @@ mod replay;
 /// Manual response through the CLI and the agent's API: block, suspend, quarantine, lift,
 /// expiry, the device log; the API refuses other users; completions and man page.
 mod respond;
+
+/// Exports to local syslog (CEF/UDP, ECS/TCP) and HTTP (OCSF, retried) listeners: complete,
+/// valid, with Community IDs; TLS verified; secrets never logged.
+mod exports;

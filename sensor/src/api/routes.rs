@@ -152,6 +152,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/actions/{id}/lift", post(lift))
         .route("/v1/breaches", get(breaches))
         .route("/v1/incidents", get(incidents))
+        .route("/v1/edr_alerts", get(edr_alerts))
         .route("/metrics", get(prometheus))
         .with_state(state)
 }
@@ -325,6 +326,12 @@ async fn lift(
 async fn breaches(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {
     Ok(Json(
         with_store(&state, |s| Ok(s.table_rows("breaches")?)).await?,
+    ))
+}
+
+async fn edr_alerts(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {
+    Ok(Json(
+        with_store(&state, |s| Ok(s.table_rows("edr_alerts")?)).await?,
     ))
 }
 

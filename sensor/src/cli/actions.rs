@@ -64,7 +64,7 @@ pub fn print(actions: &[Action]) -> anyhow::Result<()> {
                 a.who.clone(),
                 a.created.format("%Y-%m-%d %H:%M:%S").to_string(),
                 a.until.map_or_else(
-                    || "lifted by hand".to_owned(),
+                    || "until lifted".to_owned(),
                     |u| u.format("%Y-%m-%d %H:%M:%S").to_string(),
                 ),
                 a.why.clone(),

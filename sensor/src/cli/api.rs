@@ -22,8 +22,16 @@ impl ApiArgs {
 
 /// Who is asking, for the action log: `cli:` and the login behind sudo, else the user.
 pub fn who() -> String {
+    let uid = nix::unistd::getuid();
     let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid()));
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .unwrap_or_else(|| format!("uid {uid}"));
     format!("cli:{user}")
 }

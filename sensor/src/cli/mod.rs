@@ -8,6 +8,7 @@ pub mod conns;
 pub mod detach;
 pub mod device;
 pub mod devices;
+pub mod export;
 pub mod flows;
 pub mod generate;
 pub mod output;
@@ -67,6 +68,8 @@ pub enum Command {
     Quarantine(respond::QuarantineArgs),
     /// End actions: by id, or every active one naming an address.
     Lift(respond::LiftArgs),
+    /// Print records as ECS or OCSF JSON lines, or CEF, for a SIEM.
+    Export(export::ExportArgs),
     /// Print a shell completion script.
     Completions(generate::CompletionsArgs),
     /// Print the man page.
@@ -127,6 +130,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Lift(args) => respond::lift(&args),
         Command::Device(args) => device::device(&args),
         Command::Log(args) => device::log(&args),
+        Command::Export(args) => export::export(&args),
         Command::Completions(args) => generate::completions(&args),
         Command::Man => generate::man(),
         Command::Detach(args) => detach::detach(&args),

@@ -21,8 +21,10 @@ use crate::{
         pipeline::Pipeline,
         sweep::{Sweeper, Timeouts, boot_id},
     },
+    config_file::ConfigFile,
     devices::Inventory,
     ebpf::Counters,
+    export::{self, runner::ExportCounters},
     response::{ConfigLists, Responder},
     store::Store,
     store::retention::Retention,
@@ -49,6 +51,8 @@ use crate::{
 const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How often ended and idle flows are swept into records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the exporters send what is new.
+const EXPORT_INTERVAL: Duration = Duration::from_secs(2);
 /// How often retention runs.
 const PRUNE_INTERVAL: Duration = Duration::from_mins(10);
 
@@ -111,6 +115,9 @@ pub struct RunArgs {
     /// for several.
     #[arg(long, value_name = "CIDR")]
     pub quarantine_allow: Vec<ipnet::IpNet>,
+    /// The config file (TOML): the exporters to SIEMs and collectors.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -138,6 +145,10 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 /// Loads, configures, attaches, then drains events until a signal.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let _lock = InstanceLock::acquire(&args.run_dir)?;
+    let config_file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
     let mut datapath = Datapath::load(&LoadOptions {
         flow_table_size: args.flow_table_size,
         events_bytes: args.events_bytes,
@@ -205,7 +216,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         last_prune: std::time::Instant::now(),
         run_dir: args.run_dir.clone(),
         responder: Arc::clone(&responder),
+        exports: Arc::new(ExportCounters::default()),
     };
+    let export_counters = Arc::clone(&housekeeping.exports);
     let paths = Paths {
         db_path: args.state.db_path(),
         pin_dir: args.pins.pin_dir.clone(),
@@ -227,6 +240,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 warn!(error = %err, "the API server stopped");
             }
         });
+        let exporters = export::runner::spawn_all(
+            &config_file.export,
+            &args.state.db_path(),
+            &export_counters,
+            EXPORT_INTERVAL,
+        )
+        .context("failed to start the exporters")?;
         let metrics = match args.metrics_addr {
             Some(addr) => Some(serve_metrics(addr, paths).await?),
             None => None,
@@ -257,6 +277,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )
         .await;
         api.abort();
+        for e in exporters {
+            e.abort();
+        }
         if let Some(m) = metrics {
             m.abort();
         }
@@ -293,6 +316,7 @@ struct Housekeeping {
     last_prune: std::time::Instant,
     run_dir: PathBuf,
     responder: Arc<Mutex<Responder>>,
+    exports: Arc<ExportCounters>,
 }
 
 impl Housekeeping {
@@ -354,6 +378,9 @@ impl Housekeeping {
             warn!(error = %err, "failed to expire actions; retrying on the next tick");
         }
         self.stats.payloads_dropped = pipeline.observations.dropped;
+        let exported = self.exports.totals();
+        self.stats.exported = exported.sent;
+        self.stats.export_failures = exported.failed;
         self.stats.updated = Some(chrono::Utc::now());
         if let Err(err) = self.stats.write(&self.run_dir) {
             warn!(error = %err, "failed to write the agent's counters");

@@ -75,13 +75,16 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     if let Some(a) = status.agent {
         output::line(&format!(
             "agent: {} flows swept, {} records written, {} flows evicted before recording, \
-             {} payloads dropped, {} sweep errors, {} records pruned",
+             {} payloads dropped, {} sweep errors, {} records pruned, {} exported, \
+             {} export batches failed",
             a.flows_swept,
             a.records_written,
             a.flows_evicted,
             a.payloads_dropped,
             a.sweep_errors,
-            a.pruned
+            a.pruned,
+            a.exported,
+            a.export_failures
         ))?;
     }
     Ok(())

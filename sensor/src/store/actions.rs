@@ -149,6 +149,20 @@ impl Store {
             .map_err(sql("read an action"))
     }
 
+    /// Actions after id `after`, oldest first (for exporters).
+    pub fn actions_after(&mut self, after: i64, limit: usize) -> Result<Vec<Action>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM actions WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(sql("prepare the action export query"))?;
+        stmt.query_map(params![after, limit as i64], read)
+            .map_err(sql("query actions to export"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read an action to export"))
+    }
+
     /// The active actions, oldest first.
     pub fn active_actions(&mut self) -> Result<Vec<Action>, StoreError> {
         let mut actions = self.actions(Some(ActionState::Active), 0)?;

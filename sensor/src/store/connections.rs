@@ -101,39 +101,7 @@ impl Store {
         let since = query.since.map_or(i64::MIN, ns);
         let until = query.until.map_or(i64::MAX, ns);
         let rows = stmt
-            .query_map(params![since, until, addr, limit], |row| {
-                let parse_ip = |i: usize| -> rusqlite::Result<IpAddr> {
-                    let s: String = row.get(i)?;
-                    s.parse().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            i,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })
-                };
-                let vlan: String = row.get(9)?;
-                Ok(ConnRecord {
-                    uid: row.get(0)?,
-                    community_id: row.get(1)?,
-                    ts: DateTime::from_timestamp_nanos(row.get(2)?),
-                    duration: row.get(3)?,
-                    orig_h: parse_ip(4)?,
-                    orig_p: row.get(5)?,
-                    resp_h: parse_ip(6)?,
-                    resp_p: row.get(7)?,
-                    proto: row.get(8)?,
-                    vlan: vlan.split('.').filter_map(|v| v.parse().ok()).collect(),
-                    orig_pkts: row.get::<_, i64>(10)? as u64,
-                    orig_bytes: row.get::<_, i64>(11)? as u64,
-                    resp_pkts: row.get::<_, i64>(12)? as u64,
-                    resp_bytes: row.get::<_, i64>(13)? as u64,
-                    conn_state: row.get(14)?,
-                    history: row.get(15)?,
-                    device_id: row.get(16)?,
-                    app: serde_json::from_str(&row.get::<_, String>(17)?).unwrap_or_default(),
-                })
-            })
+            .query_map(params![since, until, addr, limit], read_conn)
             .map_err(sql("query connections"))?;
         rows.collect::<Result<_, _>>()
             .map_err(sql("read a connection"))
@@ -148,6 +116,42 @@ impl Store {
             .map_err(sql("count connections"))?;
         Ok(n.unwrap_or(0) as u64)
     }
+}
+
+/// The columns [`read_conn`] reads, in its order.
+pub(crate) const CONN_COLUMNS: &str = "uid, community_id, ts_ns, duration, orig_h, orig_p, \
+     resp_h, resp_p, proto, vlan, orig_pkts, orig_bytes, resp_pkts, resp_bytes, conn_state, \
+     history, device_id, app";
+
+/// A record from a row of [`CONN_COLUMNS`].
+pub(crate) fn read_conn(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnRecord> {
+    let parse_ip = |i: usize| -> rusqlite::Result<IpAddr> {
+        let s: String = row.get(i)?;
+        s.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    let vlan: String = row.get(9)?;
+    Ok(ConnRecord {
+        uid: row.get(0)?,
+        community_id: row.get(1)?,
+        ts: DateTime::from_timestamp_nanos(row.get(2)?),
+        duration: row.get(3)?,
+        orig_h: parse_ip(4)?,
+        orig_p: row.get(5)?,
+        resp_h: parse_ip(6)?,
+        resp_p: row.get(7)?,
+        proto: row.get(8)?,
+        vlan: vlan.split('.').filter_map(|v| v.parse().ok()).collect(),
+        orig_pkts: row.get::<_, i64>(10)? as u64,
+        orig_bytes: row.get::<_, i64>(11)? as u64,
+        resp_pkts: row.get::<_, i64>(12)? as u64,
+        resp_bytes: row.get::<_, i64>(13)? as u64,
+        conn_state: row.get(14)?,
+        history: row.get(15)?,
+        device_id: row.get(16)?,
+        app: serde_json::from_str(&row.get::<_, String>(17)?).unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! - [`schema`]: the migrations.
 //! - [`actions`]: response actions, the owners of kernel rules.
 //! - [`connections`]: writing and querying connection records.
+//! - [`exports`]: exporters' cursors and the rows after them.
 //! - [`devices`]: devices and their addresses over time.
 //! - [`timeline`]: a device's summary and event log.
 //! - [`rows`]: whole rows of the later layers' tables, as JSON.
@@ -16,6 +17,7 @@
 pub mod actions;
 pub mod connections;
 pub mod devices;
+pub mod exports;
 pub mod retention;
 pub mod rows;
 pub mod schema;

@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The first schema: connections, devices and their addresses over time, the per-device
@@ -134,6 +134,16 @@ CREATE INDEX connections_service ON connections(service, ts_ns);
 const V3: &str = "
 DROP INDEX connections_community;
 DROP INDEX connections_service;
+";
+
+/// Where each exporter is: the last row id it sent, per record kind.
+const V4: &str = "
+CREATE TABLE export_cursors (
+    name    TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (name, kind)
+);
 ";
 
 #[cfg(test)]

@@ -1,0 +1,66 @@
+//! What the exporters have sent: a cursor (the last row id) per exporter and record kind,
+//! so a restart neither loses nor resends more than the batch in flight; and the rows
+//! after a cursor.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{
+    Store, StoreError,
+    connections::{CONN_COLUMNS, read_conn},
+    sql,
+};
+use crate::{capture::ConnRecord, export::RecordKind};
+
+impl Store {
+    /// The last id `exporter` sent of `kind` (0 if none).
+    pub fn export_cursor(&mut self, exporter: &str, kind: RecordKind) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT last_id FROM export_cursors WHERE name = ?1 AND kind = ?2",
+                params![exporter, kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read an export cursor"))?
+            .unwrap_or(0))
+    }
+
+    /// Moves `exporter`'s cursor for `kind` to `last_id`.
+    pub fn set_export_cursor(
+        &mut self,
+        exporter: &str,
+        kind: RecordKind,
+        last_id: i64,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO export_cursors (name, kind, last_id) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name, kind) DO UPDATE SET last_id = excluded.last_id",
+                params![exporter, kind.as_str(), last_id],
+            )
+            .map_err(sql("write an export cursor"))?;
+        Ok(())
+    }
+
+    /// Connection records after row `after`, oldest first, with their row ids.
+    pub fn connections_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, ConnRecord)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {CONN_COLUMNS}, id FROM connections WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(sql("prepare the export query"))?;
+        // The id comes after the record's columns, which `read_conn` reads from 0.
+        stmt.query_map(params![after, limit as i64], |r| {
+            Ok((r.get(18)?, read_conn(r)?))
+        })
+        .map_err(sql("query connections to export"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("read a connection to export"))
+    }
+}
