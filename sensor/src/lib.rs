@@ -11,6 +11,7 @@
 //! - [`capture`]: turning kernel flow entries into records people and scripts read.
 //! - [`config_file`]: the TOML config (exporters).
 //! - [`clock`]: kernel monotonic time to UTC, the one conversion point.
+//! - [`detect`]: baselines, models, breaches.
 //! - [`devices`]: the device inventory (MACs, addresses over time, host names).
 //! - [`response`]: actions and the kernel rules they own; reconcile on start.
 //! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
@@ -24,6 +25,7 @@ pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod config_file;
+pub mod detect;
 pub mod devices;
 pub mod ebpf;
 pub mod export;

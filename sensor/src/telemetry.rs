@@ -29,6 +29,9 @@ pub struct AgentStats {
     pub sweep_errors: u64,
     /// Connection records removed by retention since the agent started.
     pub pruned: u64,
+    /// Breaches the models raised since the agent started.
+    #[serde(default)]
+    pub breaches: u64,
     /// Records the exporters delivered since the agent started.
     #[serde(default)]
     pub exported: u64,

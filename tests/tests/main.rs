@@ -49,3 +49,7 @@ mod respond;
 /// Exports to local syslog (CEF/UDP, ECS/TCP) and HTTP (OCSF, retried) listeners: complete,
 /// valid, with Community IDs; TLS verified; secrets never logged.
 mod exports;
+
+/// Detection: attack captures raise their models with evidence, benign ones stay quiet,
+/// model commands and overrides, and a live nmap scan becomes a breach.
+mod detect;

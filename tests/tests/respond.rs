@@ -168,7 +168,9 @@ fn r6_the_api_is_root_only() {
     if !env::require_root("r6_the_api_is_root_only") {
         return;
     }
-    let run = Running::start("rootonly");
+    let mut args = sensor_tests::running::SHORT_TIMEOUTS.to_vec();
+    args.extend(["--metrics-addr", "127.0.0.1:19090"]);
+    let run = Running::start_with("rootonly", &args);
     let socket = run.socket();
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode");
@@ -222,6 +224,23 @@ fn r6_the_api_is_root_only() {
     assert!(
         text.contains("sensor_datapath_total{counter=\"packets\"}"),
         "{text}"
+    );
+
+    // And on the TCP address Prometheus scrapes, which serves nothing else.
+    let scrape = |path: &str| {
+        run.lab
+            .gateway
+            .command("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:19090{path}"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(String::from_utf8_lossy(&scrape("/metrics").stdout), "200");
+    assert_eq!(
+        String::from_utf8_lossy(&scrape("/v1/actions").stdout),
+        "404",
+        "the API stays on the socket"
     );
 }
 

@@ -96,16 +96,16 @@ pub fn run() -> anyhow::Result<()> {
         Ok(())
     };
 
-    banner("1/6 setup");
+    banner("1/7 setup");
     crate::setup::setup()?;
     check()?;
 
-    banner("2/6 build the sensor (the XDP program is built and embedded by its build script)");
+    banner("2/7 build the sensor (the XDP program is built and embedded by its build script)");
     run_cmd(&mut cargo(&["build", "--package", "sensor"]))?;
     let sensor = xtask::target_dir().join("debug").join("sensor");
     check()?;
 
-    banner("3/6 lab: client ─ gateway ─ server in network namespaces");
+    banner("3/7 lab: client ─ gateway ─ server in network namespaces");
     let lab = Lab::build()?;
     let scratch = std::env::temp_dir().join(format!("{}-demo", lab.prefix));
     std::fs::create_dir_all(&scratch).context("failed to create the demo scratch dir")?;
@@ -145,7 +145,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     check()?;
 
-    banner("4/6 traffic: real tools from the client to the server");
+    banner("4/7 traffic: real tools from the client to the server");
     // The client resolves its gateway itself, so the sensor sees its ARP and learns its MAC.
     lab.client
         .ip(&[
@@ -161,7 +161,7 @@ pub fn run() -> anyhow::Result<()> {
     thread::sleep(Duration::from_millis(300));
     let links = lab.link_counters()?.since(&before);
 
-    banner("5/6 what the sensor saw");
+    banner("5/7 what the sensor saw");
     // Ended flows become connection records after a second idle, UDP and ICMP after two:
     // wait for the sweeper, then show both the live table and the records.
     thread::sleep(Duration::from_secs(3));
@@ -230,8 +230,12 @@ pub fn run() -> anyhow::Result<()> {
     ));
     ok &= orig + resp + arp == counted;
 
-    banner("6/6 respond: block, quarantine and lift through the agent's API");
-    ok &= respond(&sensor, &lab, &scratch.join("run").join("sensor.sock"))?;
+    let socket = scratch.join("run").join("sensor.sock");
+    banner("6/7 detect: a port scan from the client becomes a breach");
+    ok &= detect(&sensor, &lab, &socket)?;
+
+    banner("7/7 respond: block, quarantine and lift through the agent's API");
+    ok &= respond(&sensor, &lab, &socket)?;
 
     drop(agent);
     drop(lab);
@@ -248,6 +252,64 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// Makes the traffic: HTTP with curl, an upload with nc, a UDP query and reply, ICMP echoes.
+/// A real nmap connect scan from the client; the agent's scan model must call it out.
+fn detect(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> anyhow::Result<bool> {
+    say(&format!(
+        "$ nmap -sT -Pn -p 8000-8099 {}   (from the client)",
+        lab::SERVER_IP
+    ));
+    let scan = lab
+        .client
+        .command("nmap")
+        .args([
+            "-sT",
+            "-Pn",
+            "-n",
+            "-p",
+            "8000-8099",
+            "--max-retries",
+            "0",
+            lab::SERVER_IP,
+        ])
+        .output()
+        .context("failed to run nmap")?;
+    if !scan.status.success() {
+        say(&format!(
+            "  nmap failed: {}",
+            String::from_utf8_lossy(&scan.stderr).trim()
+        ));
+        return Ok(false);
+    }
+    let start = Instant::now();
+    let found = loop {
+        let out = Command::new(sensor)
+            .args(["breaches", "--json", "--model", "scan-vertical"])
+            .env("SENSOR_SOCKET", socket)
+            .output()
+            .context("failed to run sensor breaches")?;
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if list.as_array().is_some_and(|a| !a.is_empty()) {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break false;
+        }
+        thread::sleep(Duration::from_millis(300));
+    };
+    say("$ sensor breaches --evidence");
+    run_cmd(
+        Command::new(sensor)
+            .args(["breaches", "--evidence"])
+            .env("SENSOR_SOCKET", socket),
+    )?;
+    say(if found {
+        "  the scan was detected\n"
+    } else {
+        "  NO scan breach within 15 s\n"
+    });
+    Ok(found)
+}
+
 /// Manual response on live traffic: each step's effect is checked with a real connection.
 fn respond(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> anyhow::Result<bool> {
     let server = lab::SERVER_IP;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod eval;
 mod process;
 mod run_tests;
 mod setup;
@@ -29,6 +30,8 @@ enum Task {
     Demo,
     /// Run the benchmarks and write target/bench/report.{md,json}.
     Bench,
+    /// Replay every shared capture with the detection models; write target/eval/report.{md,json}.
+    Eval,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Task::Test => run_tests::run(),
         Task::Demo => demo::run(),
         Task::Bench => bench::run(),
+        Task::Eval => eval::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

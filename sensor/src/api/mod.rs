@@ -87,6 +87,46 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
+/// `GET /v1/breaches` filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreachesQuery {
+    /// The device: an address, a MAC, a host name or an id.
+    pub device: Option<String>,
+    /// The model.
+    pub model: Option<String>,
+    /// At least this score.
+    pub min_score: Option<u8>,
+    /// Since (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many (0: all).
+    pub limit: Option<usize>,
+}
+
+impl BreachesQuery {
+    /// Runs the query on a store.
+    pub fn run(
+        &self,
+        store: &mut crate::store::Store,
+    ) -> anyhow::Result<Vec<crate::detect::Breach>> {
+        let device_id = match &self.device {
+            Some(who) => {
+                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+                Some(store.find_device(who, now)?.ok_or_else(|| {
+                    anyhow::anyhow!("no device known as {who} (see `sensor devices`)")
+                })?)
+            }
+            None => None,
+        };
+        Ok(store.breaches(&crate::store::breaches::BreachQuery {
+            device_id,
+            model: self.model.clone(),
+            min_score: self.min_score.unwrap_or(0),
+            since: self.since,
+            limit: self.limit.unwrap_or(50),
+        })?)
+    }
+}
+
 /// `POST /v1/actions/{id}/lift`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiftRequest {

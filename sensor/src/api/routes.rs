@@ -323,9 +323,16 @@ async fn lift(
     ))
 }
 
-async fn breaches(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {
+async fn breaches(
+    State(state): State<ApiState>,
+    Query(q): Query<super::BreachesQuery>,
+) -> Answer<Vec<crate::detect::Breach>> {
     Ok(Json(
-        with_store(&state, |s| Ok(s.table_rows("breaches")?)).await?,
+        with_store(&state, move |s| {
+            q.run(s)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e:#}")))
+        })
+        .await?,
     ))
 }
 

@@ -3,14 +3,14 @@
 //! ended and idle flows into records that name their device.
 
 use aya::maps::{MapData, RingBuf};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{
     event::Event,
     observe::Observations,
     sweep::{SweepError, Sweeper, Swept},
 };
-use crate::{clock::Clock, devices::Inventory, ebpf::FlowTable, store::Store};
+use crate::{clock::Clock, detect::Engine, devices::Inventory, ebpf::FlowTable, store::Store};
 
 /// Everything between the ring buffer and the store.
 pub struct Pipeline {
@@ -24,6 +24,8 @@ pub struct Pipeline {
     pub table: FlowTable,
     /// Kernel time to UTC.
     pub clock: Clock,
+    /// Detection, if models run.
+    pub engine: Option<Engine>,
 }
 
 impl Pipeline {
@@ -43,7 +45,11 @@ impl Pipeline {
                     self.observations.payload(payload);
                     Ok(())
                 }
-                Event::Arp(arp) => self.inventory.arp(store, arp, ts),
+                Event::Arp(arp) => {
+                    let bound = self.inventory.arp(store, arp, ts);
+                    self.judge_arp(store, arp, ts);
+                    bound
+                }
                 Event::Dhcp(dhcp) => self.inventory.dhcp(store, dhcp, ts),
                 other => {
                     debug!(event = ?other, "event");
@@ -56,16 +62,61 @@ impl Pipeline {
         }
     }
 
-    /// Records and removes the flows due at kernel time `now_ns`.
+    /// Records and removes the flows due at kernel time `now_ns`, and judges the new
+    /// records (breaches are stored; a failure to store them is logged, not fatal).
     pub fn sweep(&mut self, store: &mut Store, now_ns: u64) -> Result<Swept, SweepError> {
-        self.sweeper.sweep(
+        let mut swept = self.sweeper.sweep(
             &mut self.table,
             store,
             &mut self.observations,
             &self.inventory,
             &self.clock,
             now_ns,
-        )
+        )?;
+        if let Some(engine) = self.engine.as_mut() {
+            let mut breaches = engine.observe(&swept.records);
+            for b in &breaches {
+                info!(
+                    model = %b.model,
+                    score = b.score,
+                    device = ?b.device_id,
+                    "breach: {}",
+                    b.evidence.summary
+                );
+            }
+            swept.breaches = breaches.len();
+            if let Err(err) = store.insert_breaches(&mut breaches) {
+                warn!(error = %err, breaches = breaches.len(), "failed to store breaches");
+            }
+        }
+        Ok(swept)
+    }
+
+    /// ARP requests go to detection as pseudo-records (an ARP sweep is a ping sweep).
+    fn judge_arp(&mut self, store: &mut Store, arp: &sensor_common::event::ArpEvent, ts_ns: i64) {
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let sender = std::net::IpAddr::from(arp.sender_ip);
+        if arp.op != 1 || sender.is_unspecified() {
+            return;
+        }
+        let device = store.device_at(sender, ts_ns).ok().flatten();
+        let record = crate::detect::engine::arp_record(
+            chrono::DateTime::from_timestamp_nanos(ts_ns),
+            sender,
+            std::net::IpAddr::from(arp.target_ip),
+            device,
+        );
+        let mut breaches = engine.observe(std::slice::from_ref(&record));
+        if !breaches.is_empty() {
+            for b in &breaches {
+                info!(model = %b.model, score = b.score, "breach: {}", b.evidence.summary);
+            }
+            if let Err(err) = store.insert_breaches(&mut breaches) {
+                warn!(error = %err, "failed to store breaches");
+            }
+        }
     }
 
     fn utc_ns(&self, kernel_ns: u64) -> i64 {

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
+    detect::Engine,
     devices::Inventory,
     ebpf::{Datapath, LoadOptions, LoaderError},
     store::Store,
@@ -39,6 +40,8 @@ pub struct ReplayStats {
     pub cut: u64,
     /// Connection records stored.
     pub records: usize,
+    /// Breaches raised.
+    pub breaches: usize,
 }
 
 /// Why a replay failed.
@@ -70,6 +73,7 @@ pub fn replay(
     store: &mut Store,
     timeouts: Timeouts,
     inventory: Inventory,
+    engine: Option<Engine>,
     mut progress: impl FnMut(Progress),
 ) -> Result<ReplayStats, ReplayError> {
     let mut dp = Datapath::load(&LoadOptions::default())?;
@@ -81,6 +85,7 @@ pub fn replay(
         table: dp.flow_table()?,
         // Capture times are epoch ns, so records and devices need no offset.
         clock: Clock::from_offset(0),
+        engine,
     };
     let mut config = Config {
         new_flows_per_sec: 0,
@@ -115,7 +120,9 @@ pub fn replay(
             }
             if frame.ts_ns.saturating_sub(last_sweep) >= SWEEP_EVERY_NS {
                 pipeline.drain(&mut ring, store);
-                stats.records += pipeline.sweep(store, frame.ts_ns)?.stored;
+                let swept = pipeline.sweep(store, frame.ts_ns)?;
+                stats.records += swept.stored;
+                stats.breaches += swept.breaches;
                 last_sweep = frame.ts_ns;
             }
         }
@@ -123,7 +130,14 @@ pub fn replay(
     }
     pipeline.drain(&mut ring, store);
     // The capture is over: every flow still open ends now.
-    stats.records += pipeline.sweep(store, u64::MAX)?.stored;
+    let swept = pipeline.sweep(store, u64::MAX)?;
+    stats.records += swept.stored;
+    stats.breaches += swept.breaches;
+    if let Some(engine) = &pipeline.engine
+        && let Err(err) = engine.save(store)
+    {
+        tracing::warn!(error = %err, "failed to save the baselines");
+    }
     progress(Progress {
         frames: stats.frames,
         bytes: files_done,

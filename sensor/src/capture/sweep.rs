@@ -86,7 +86,7 @@ pub enum SweepError {
 }
 
 /// What a sweep did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Swept {
     /// Flows in the table when the sweep began.
     pub live: usize,
@@ -94,6 +94,10 @@ pub struct Swept {
     pub due: usize,
     /// Records newly stored.
     pub stored: usize,
+    /// The newly stored records themselves, for detection.
+    pub records: Vec<ConnRecord>,
+    /// Breaches they raised.
+    pub breaches: usize,
 }
 
 /// Sweeps flows into records.
@@ -162,13 +166,20 @@ impl Sweeper {
                 }
             }
         }
-        let stored = store.insert_connections(&records)?;
+        let new = store.insert_new_connections(&records)?;
         let keys: Vec<FlowKey> = due.iter().map(|(k, _)| *k).collect();
         table.forget(&keys)?;
+        let records: Vec<ConnRecord> = records
+            .into_iter()
+            .zip(new)
+            .filter_map(|(r, new)| new.then_some(r))
+            .collect();
         Ok(Swept {
             live,
             due: due.len(),
-            stored,
+            stored: records.len(),
+            records,
+            breaches: 0,
         })
     }
 

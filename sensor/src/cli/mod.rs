@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod breaches;
 pub mod conns;
 pub mod detach;
 pub mod device;
@@ -11,6 +12,7 @@ pub mod devices;
 pub mod export;
 pub mod flows;
 pub mod generate;
+pub mod models;
 pub mod output;
 pub mod replay;
 pub mod respond;
@@ -58,6 +60,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// List the response rules in the kernel, with owners, expiry and hits.
     Rules(rules::RulesArgs),
+    /// List model breaches with the evidence that explains them.
+    Breaches(breaches::BreachesArgs),
+    /// List, show or try the detection models.
+    Models(models::ModelsArgs),
     /// List response actions: who did what, why, until when.
     Actions(actions::ActionsArgs),
     /// Block an address, a network or an endpoint in the kernel.
@@ -101,6 +107,50 @@ impl StateArgs {
     }
 }
 
+/// Which detection models run.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// A directory of model files (TOML) that replace shipped models by name or add to
+    /// them. Default: `/etc/sensor/models` if it exists.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub models_dir: Option<PathBuf>,
+    /// Run no detection models.
+    #[arg(long, global = true)]
+    pub no_detect: bool,
+}
+
+/// The models directory read when `--models-dir` is not given, if it exists.
+pub const DEFAULT_MODELS_DIR: &str = "/etc/sensor/models";
+
+impl ModelArgs {
+    /// The models directory in effect.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.models_dir.clone().or_else(|| {
+            let d = PathBuf::from(DEFAULT_MODELS_DIR);
+            d.is_dir().then_some(d)
+        })
+    }
+
+    /// The models in effect.
+    pub fn load(&self) -> anyhow::Result<Vec<crate::detect::model::Model>> {
+        Ok(crate::detect::model::load(self.dir().as_deref())?)
+    }
+
+    /// The detection engine, with the baselines `store` holds; `None` with `--no-detect`.
+    pub fn engine(
+        &self,
+        internal: &[ipnet::IpNet],
+        store: &mut crate::store::Store,
+    ) -> anyhow::Result<Option<crate::detect::Engine>> {
+        if self.no_detect {
+            return Ok(None);
+        }
+        let mut engine = crate::detect::Engine::new(self.load()?, internal.to_vec())?;
+        engine.restore(store)?;
+        Ok(Some(engine))
+    }
+}
+
 /// Opens the database of a state directory for an offline read; it must exist.
 pub fn open_db(state_dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
     let path = state_dir.join("sensor.db");
@@ -124,6 +174,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::status(&args),
         Command::Rules(args) => rules::rules(&args),
         Command::Actions(args) => actions::actions(&args),
+        Command::Breaches(args) => breaches::breaches(&args),
+        Command::Models(args) => models::models(&args),
         Command::Block(args) => respond::block(&args),
         Command::Suspend(args) => respond::suspend(&args),
         Command::Quarantine(args) => respond::quarantine(&args),

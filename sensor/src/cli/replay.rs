@@ -28,6 +28,8 @@ pub struct ReplayArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub models: super::ModelArgs,
 }
 
 /// Replays and prints a summary.
@@ -48,11 +50,13 @@ pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let inventory = Inventory::new(args.internal.clone());
+    let engine = args.models.engine(&args.internal, &mut store)?;
     let stats = replay(
         &args.files,
         &mut store,
         Timeouts::default(),
         inventory,
+        engine,
         |p| {
             bar.set_position(p.bytes);
             bar.set_message(format!("{} frames", p.frames));
@@ -64,9 +68,10 @@ pub fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<()> {
         return Ok(output::json(&stats)?);
     }
     output::line(&format!(
-        "replayed {} frames into {} connection records in {}",
+        "replayed {} frames into {} connection records and {} breaches in {}",
         stats.frames,
         stats.records,
+        stats.breaches,
         args.state_dir.display()
     ))?;
     if stats.not_ethernet > 0 || stats.cut > 0 {

@@ -51,8 +51,12 @@ use crate::{
 const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How often ended and idle flows are swept into records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// The config file read when `--config` is not given, if it exists.
+const DEFAULT_CONFIG: &str = "/etc/sensor/sensor.toml";
 /// How often the exporters send what is new.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the baselines are saved (and on stop).
+const BASELINE_SAVE_INTERVAL: Duration = Duration::from_mins(5);
 /// How often retention runs.
 const PRUNE_INTERVAL: Duration = Duration::from_mins(10);
 
@@ -115,7 +119,10 @@ pub struct RunArgs {
     /// for several.
     #[arg(long, value_name = "CIDR")]
     pub quarantine_allow: Vec<ipnet::IpNet>,
-    /// The config file (TOML): the exporters to SIEMs and collectors.
+    #[command(flatten)]
+    pub models: super::ModelArgs,
+    /// The config file (TOML): the exporters to SIEMs and collectors. Default:
+    /// `/etc/sensor/sensor.toml` if it exists, else none.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -147,6 +154,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let _lock = InstanceLock::acquire(&args.run_dir)?;
     let config_file = match &args.config {
         Some(path) => ConfigFile::load(path)?,
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
+            ConfigFile::load(std::path::Path::new(DEFAULT_CONFIG))?
+        }
         None => ConfigFile::default(),
     };
     let mut datapath = Datapath::load(&LoadOptions {
@@ -204,7 +214,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ),
         table: datapath.flow_table()?,
         clock: Clock::new().context("failed to read the system clocks")?,
+        engine: args.models.engine(&args.internal, &mut store)?,
     };
+    if let Some(engine) = &pipeline.engine {
+        info!(
+            models = engine.model_names().len(),
+            "detection models loaded"
+        );
+    }
     let housekeeping = Housekeeping {
         stats: AgentStats::default(),
         counters: datapath.counters_owned()?,
@@ -214,6 +231,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             max_bytes: args.max_db_bytes,
         },
         last_prune: std::time::Instant::now(),
+        last_baseline_save: std::time::Instant::now(),
         run_dir: args.run_dir.clone(),
         responder: Arc::clone(&responder),
         exports: Arc::new(ExportCounters::default()),
@@ -314,6 +332,7 @@ struct Housekeeping {
     baseline: Option<(u64, u64)>,
     retention: Retention,
     last_prune: std::time::Instant,
+    last_baseline_save: std::time::Instant,
     run_dir: PathBuf,
     responder: Arc<Mutex<Responder>>,
     exports: Arc<ExportCounters>,
@@ -335,6 +354,7 @@ impl Housekeeping {
             Ok(swept) => {
                 self.stats.flows_swept += swept.due as u64;
                 self.stats.records_written += swept.stored as u64;
+                self.stats.breaches += swept.breaches as u64;
                 let (inserted0, live0) = *self
                     .baseline
                     .get_or_insert((self.inserted(), swept.live as u64));
@@ -363,6 +383,14 @@ impl Housekeeping {
             Err(err) => {
                 self.stats.sweep_errors += 1;
                 warn!(error = %err, "sweep failed; retrying on the next tick");
+            }
+        }
+        if self.last_baseline_save.elapsed() >= BASELINE_SAVE_INTERVAL {
+            self.last_baseline_save = std::time::Instant::now();
+            if let Some(engine) = &pipeline.engine
+                && let Err(err) = engine.save(store)
+            {
+                warn!(error = %err, "failed to save the baselines");
             }
         }
         if self.last_prune.elapsed() >= PRUNE_INTERVAL {
@@ -408,10 +436,10 @@ async fn run_until_signal(
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
         .context("failed to watch the event ring")?;
-    loop {
+    let signal = loop {
         tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM"),
-            _ = int.recv() => return Ok("SIGINT"),
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
             _ = tick.tick() => pipeline.drain(ring.get_mut(), store),
             _ = sweep_every.tick() => housekeeping.tick(&mut pipeline, store),
             ready = ring.readable_mut() => {
@@ -420,7 +448,14 @@ async fn run_until_signal(
                 guard.clear_ready();
             }
         }
+    };
+    // A restart must not forget what was learned.
+    if let Some(engine) = &pipeline.engine
+        && let Err(err) = engine.save(store)
+    {
+        warn!(error = %err, "failed to save the baselines");
     }
+    Ok(signal)
 }
 
 /// Serves `/metrics` alone on a TCP address: Prometheus scrapes over the network, and the

@@ -75,7 +75,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     if let Some(a) = status.agent {
         output::line(&format!(
             "agent: {} flows swept, {} records written, {} flows evicted before recording, \
-             {} payloads dropped, {} sweep errors, {} records pruned, {} exported, \
+             {} payloads dropped, {} sweep errors, {} records pruned, {} breaches, {} exported, \
              {} export batches failed",
             a.flows_swept,
             a.records_written,
@@ -83,6 +83,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
             a.payloads_dropped,
             a.sweep_errors,
             a.pruned,
+            a.breaches,
             a.exported,
             a.export_failures
         ))?;

@@ -29,11 +29,24 @@ impl Store {
     /// Writes records in one transaction; a record whose uid is already stored is skipped
     /// (a replayed batch after a crash writes nothing twice). Returns how many were new.
     pub fn insert_connections(&mut self, records: &[ConnRecord]) -> Result<usize, StoreError> {
+        Ok(self
+            .insert_new_connections(records)?
+            .iter()
+            .filter(|n| **n)
+            .count())
+    }
+
+    /// As [`Store::insert_connections`], saying for each record whether it was new (so
+    /// detection judges each connection once, also across a crash).
+    pub fn insert_new_connections(
+        &mut self,
+        records: &[ConnRecord],
+    ) -> Result<Vec<bool>, StoreError> {
         let tx = self
             .conn()
             .transaction()
             .map_err(sql("begin a transaction"))?;
-        let mut written = 0;
+        let mut written = Vec::with_capacity(records.len());
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -51,7 +64,7 @@ impl Store {
                     .map(u16::to_string)
                     .collect::<Vec<_>>()
                     .join(".");
-                written += stmt
+                let n = stmt
                     .execute(params![
                         r.uid,
                         r.community_id,
@@ -74,6 +87,7 @@ impl Store {
                         serde_json::to_string(&r.app).unwrap_or_else(|_| "{}".to_owned()),
                     ])
                     .map_err(sql("insert a connection"))?;
+                written.push(n > 0);
             }
         }
         tx.commit().map_err(sql("commit connections"))?;

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`schema`]: the migrations.
+//! - [`breaches`]: model breaches and the saved baselines.
 //! - [`actions`]: response actions, the owners of kernel rules.
 //! - [`connections`]: writing and querying connection records.
 //! - [`exports`]: exporters' cursors and the rows after them.
@@ -15,6 +16,7 @@
 //! - [`retention`]: pruning by age and by size.
 
 pub mod actions;
+pub mod breaches;
 pub mod connections;
 pub mod devices;
 pub mod exports;

@@ -1,0 +1,332 @@
+//! Records in, breaches out. For each record: every enabled model whose filter admits it
+//! runs its detector against the baselines as they were; findings are scored (the model's
+//! score times the finding's strength) and throttled per model and key in record time;
+//! then the baselines learn the record. Breaches are stored with their evidence and entered
+//! in the device's event log.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use tracing::{info, warn};
+
+use super::{
+    Breach, Evidence, Finding,
+    baseline::{self, Baselines},
+    detectors::{self, Ctx, Detector},
+    model::{self, Model, ModelError},
+};
+use crate::{
+    capture::ConnRecord,
+    store::{Store, StoreError},
+};
+
+/// A model with its detector.
+struct Active {
+    model: Model,
+    detector: Box<dyn Detector>,
+}
+
+/// The detection engine.
+pub struct Engine {
+    models: Vec<Active>,
+    internal: Vec<IpNet>,
+    baseline: Baselines,
+    /// Last breach time per (model, key).
+    throttle: HashMap<(String, String), DateTime<Utc>>,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("models", &self.models.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Throttle entries kept; the oldest go first.
+const MAX_THROTTLE: usize = 100_000;
+
+impl Engine {
+    /// An engine running the enabled `models`, with `internal` as the inside networks.
+    pub fn new(models: Vec<Model>, internal: Vec<IpNet>) -> Result<Self, ModelError> {
+        let mut active = Vec::new();
+        for model in models.into_iter().filter(|m| m.enabled) {
+            let detector = detectors::build(&model)?;
+            active.push(Active { model, detector });
+        }
+        Ok(Self {
+            models: active,
+            internal,
+            baseline: Baselines::default(),
+            throttle: HashMap::new(),
+            first: None,
+            last: None,
+        })
+    }
+
+    /// The names of the models it runs.
+    pub fn model_names(&self) -> Vec<&str> {
+        self.models.iter().map(|a| a.model.name.as_str()).collect()
+    }
+
+    /// Loads the baselines the store holds, if any.
+    pub fn restore(&mut self, store: &mut Store) -> Result<(), StoreError> {
+        if let Some(blob) = store.load_baseline()? {
+            match serde_json::from_slice(&blob) {
+                Ok(b) => {
+                    self.baseline = b;
+                    info!(
+                        devices = self.baseline.device_count_total(),
+                        "restored the baselines"
+                    );
+                }
+                Err(err) => {
+                    warn!(error = %err, "the stored baselines are unreadable; learning afresh");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the baselines to the store.
+    pub fn save(&self, store: &mut Store) -> Result<(), StoreError> {
+        let blob = serde_json::to_vec(&self.baseline).unwrap_or_default();
+        store.save_baseline(&blob, Utc::now())
+    }
+
+    /// Judges `records` (in any order; each is judged on its own time) and learns them.
+    pub fn observe(&mut self, records: &[ConnRecord]) -> Vec<Breach> {
+        let mut sorted: Vec<&ConnRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.ts);
+        let mut out = Vec::new();
+        for r in sorted {
+            self.first = Some(self.first.map_or(r.ts, |f| f.min(r.ts)));
+            self.last = Some(self.last.map_or(r.ts, |l| l.max(r.ts)));
+            let observed_s = match (self.first, self.last) {
+                (Some(f), Some(l)) => (l - f).num_milliseconds() as f64 / 1000.0,
+                _ => 0.0,
+            };
+            let orig_inside = model::inside(&self.internal, r.orig_h);
+            let resp_inside = model::inside(&self.internal, r.resp_h);
+            for active in &mut self.models {
+                if !active.model.filter.admits(r, orig_inside, resp_inside) {
+                    continue;
+                }
+                // ARP pseudo-records go only to models that ask for them by name.
+                if r.proto == ARP && !active.model.filter.protocols.iter().any(|p| p == ARP) {
+                    continue;
+                }
+                let ctx = Ctx {
+                    record: r,
+                    orig_inside,
+                    resp_inside,
+                    baseline: &self.baseline,
+                    observed_s,
+                    window: active.model.window,
+                };
+                for finding in active.detector.observe(&ctx) {
+                    if let Some(b) = judge(&mut self.throttle, &active.model, finding) {
+                        out.push(b);
+                    }
+                }
+            }
+            self.learn(r, orig_inside, resp_inside);
+        }
+        out
+    }
+
+    fn learn(&mut self, r: &ConnRecord, orig_inside: bool, resp_inside: bool) {
+        use chrono::Timelike as _;
+        if r.proto == ARP {
+            return;
+        }
+        let Some(device) = r.device_id.filter(|_| orig_inside) else {
+            return;
+        };
+        let ts = r.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        self.baseline
+            .device_mut(device, &baseline::group_of(r.orig_h), ts);
+        self.baseline.add_hour(device, r.ts.hour() as usize);
+        if !resp_inside {
+            self.baseline.add_out_bytes(device, ts, r.orig_bytes);
+        }
+        for (feature, value) in baseline::features(r, orig_inside, resp_inside) {
+            self.baseline.learn(device, feature, &value, ts);
+        }
+    }
+}
+
+/// The protocol name of ARP pseudo-records.
+pub const ARP: &str = "arp";
+
+/// An ARP request as a record, so the scan models see ARP sweeps: `orig_p` 1 (the
+/// request op), no uid (there is no connection record to point to).
+pub fn arp_record(
+    ts: DateTime<Utc>,
+    sender: std::net::IpAddr,
+    target: std::net::IpAddr,
+    device_id: Option<i64>,
+) -> ConnRecord {
+    ConnRecord {
+        uid: String::new(),
+        community_id: String::new(),
+        ts,
+        duration: 0.0,
+        orig_h: sender,
+        orig_p: 1,
+        resp_h: target,
+        resp_p: 0,
+        proto: ARP.to_owned(),
+        vlan: Vec::new(),
+        orig_pkts: 1,
+        orig_bytes: 0,
+        resp_pkts: 0,
+        resp_bytes: 0,
+        conn_state: "OTH".to_owned(),
+        history: String::new(),
+        device_id,
+        app: crate::capture::protocols::AppInfo::default(),
+    }
+}
+
+/// Scores and throttles a finding.
+fn judge(
+    throttle: &mut HashMap<(String, String), DateTime<Utc>>,
+    model: &Model,
+    f: Finding,
+) -> Option<Breach> {
+    let key = (model.name.clone(), f.key.clone());
+    let every = chrono::Duration::from_std(model.throttle).unwrap_or(chrono::Duration::MAX);
+    if let Some(last) = throttle.get(&key)
+        && f.ts < *last + every
+        && f.ts >= *last
+    {
+        return None;
+    }
+    if throttle.len() >= MAX_THROTTLE
+        && let Some(oldest) = throttle
+            .iter()
+            .min_by_key(|(_, t)| **t)
+            .map(|(k, _)| k.clone())
+    {
+        throttle.remove(&oldest);
+    }
+    throttle.insert(key, f.ts);
+    let score = (f64::from(model.score) * f.strength.clamp(0.0, 1.0)).round() as u8;
+    Some(Breach {
+        id: 0,
+        model: model.name.clone(),
+        model_version: model.version,
+        device_id: f.device_id,
+        ts: f.ts,
+        score,
+        evidence: Evidence {
+            key: f.key,
+            summary: f.summary,
+            metrics: f.metrics,
+            connections: f.connections,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::{Engine, arp_record};
+    use crate::{capture::ConnRecord, detect::model, store::Store};
+
+    fn conn(ts: DateTime<Utc>, from: &str, to: &str, port: u16) -> ConnRecord {
+        let mut r = arp_record(ts, from.parse().unwrap(), to.parse().unwrap(), Some(1));
+        r.proto = "tcp".into();
+        r.uid = format!("C{}", ts.timestamp());
+        r.orig_p = 50_000;
+        r.resp_p = port;
+        r.orig_bytes = 500;
+        r.resp_bytes = 5_000;
+        r.resp_pkts = 5;
+        r.conn_state = "SF".into();
+        r
+    }
+
+    fn engine() -> Engine {
+        Engine::new(
+            model::load(None).unwrap(),
+            vec!["10.0.0.0/8".parse().unwrap()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_learned_device_reaching_a_new_endpoint_breaches_and_the_baseline_survives_a_restart() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut e = engine();
+        // Eight days of the same habit: one web server, a few times an hour.
+        let mut ts = t0;
+        while ts < t0 + Duration::days(8) {
+            let b = e.observe(&[conn(ts, "10.0.0.5", "203.0.113.1", 443)]);
+            assert!(
+                b.iter().all(|b| b.model != "rare-external-endpoint"),
+                "{b:?}"
+            );
+            ts += Duration::minutes(17);
+        }
+        let novel = conn(ts, "10.0.0.5", "198.51.100.99", 443);
+        let breaches = e.observe(std::slice::from_ref(&novel));
+        let rare = breaches
+            .iter()
+            .find(|b| b.model == "rare-external-endpoint")
+            .unwrap_or_else(|| panic!("{breaches:?}"));
+        assert_eq!(rare.device_id, Some(1));
+        assert!(rare.evidence.summary.contains("198.51.100.99"));
+
+        // Saved and restored, the engine remembers both endpoints.
+        let mut store = Store::open_in_memory().unwrap();
+        e.save(&mut store).unwrap();
+        let mut again = engine();
+        again.restore(&mut store).unwrap();
+        let later = conn(ts + Duration::days(2), "10.0.0.5", "198.51.100.99", 443);
+        let b = again.observe(&[later]);
+        assert!(
+            b.iter().all(|b| b.model != "rare-external-endpoint"),
+            "learned before the restart: {b:?}"
+        );
+        let other = conn(ts + Duration::days(2), "10.0.0.5", "198.51.100.100", 443);
+        assert!(
+            again
+                .observe(&[other])
+                .iter()
+                .any(|b| b.model == "rare-external-endpoint"),
+            "and still knows the device is learned"
+        );
+    }
+
+    #[test]
+    fn findings_are_throttled_per_model_and_key() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut e = engine();
+        let mut count = 0;
+        // Two rounds of a 40-port scan ten minutes apart: one breach (throttle 1h).
+        for round in 0..2 {
+            for p in 0..40 {
+                let mut r = conn(
+                    t0 + Duration::minutes(10 * round) + Duration::seconds(p),
+                    "10.0.0.5",
+                    "10.0.0.9",
+                    1000 + p as u16,
+                );
+                r.conn_state = "REJ".into();
+                r.resp_pkts = 1;
+                count += e
+                    .observe(&[r])
+                    .iter()
+                    .filter(|b| b.model == "scan-vertical")
+                    .count();
+            }
+        }
+        assert_eq!(count, 1);
+    }
+}

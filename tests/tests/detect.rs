@@ -1,0 +1,243 @@
+//! Detection on real captures and real traffic: the key cases of `cargo xtask eval` pinned
+//! (each attack raises its model, with evidence; benign captures stay quiet), the model
+//! commands, and a live nmap scan in the lab becoming a breach the API lists.
+
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
+
+use sensor_tests::{
+    cli::sensor_json,
+    env, fixtures,
+    running::Running,
+    traffic::{listen_tcp, stop},
+    xtask_lab as lab,
+};
+use serde_json::Value;
+
+fn replay_breaches(name: &str, file: &str, extra: &[&str]) -> Vec<Value> {
+    let scratch = env::Scratch::new(name);
+    let state = scratch.path().to_string_lossy().into_owned();
+    let path = fixtures::pcaps_dir().join(file);
+    let mut args = vec!["replay", "--json", "--state-dir", &state];
+    args.extend(extra);
+    let path = path.to_string_lossy().into_owned();
+    args.push(&path);
+    sensor_json(&args);
+    sensor_json(&["breaches", "--json", "--limit", "0", "--state-dir", &state])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn r7_replayed_attacks_raise_their_models_with_evidence() {
+    if !env::require_root("r7_replayed_attacks_raise_their_models_with_evidence") {
+        return;
+    }
+    for (file, model, metric) in [
+        (
+            "beacon_c2/caldera__manx-udp.pcap",
+            "beacon-address",
+            "interval regularity",
+        ),
+        (
+            "lateral_smb_rdp_ssh/zeek__sshguess.pcap",
+            "brute-force",
+            "attempts",
+        ),
+        ("scan/zeek__nmap-vsn.pcap", "ping-sweep", "distinct targets"),
+    ] {
+        let breaches = replay_breaches("detect-attack", file, &[]);
+        let b = breaches
+            .iter()
+            .find(|b| b["model"] == model)
+            .unwrap_or_else(|| panic!("{file}: no {model} breach in {breaches:?}"));
+        let score = b["score"].as_u64().unwrap();
+        assert!((1..=100).contains(&score), "{file}: score {score}");
+        let metrics = b["evidence"]["metrics"].as_array().unwrap();
+        let m = metrics
+            .iter()
+            .find(|m| m["name"] == metric)
+            .unwrap_or_else(|| panic!("{file}: evidence lacks {metric}: {b}"));
+        assert!(
+            m["observed"].is_number() && m["baseline"].is_number(),
+            "{m}"
+        );
+        assert!(!b["evidence"]["summary"].as_str().unwrap().is_empty());
+        if model != "ping-sweep" {
+            assert!(
+                !b["evidence"]["connections"].as_array().unwrap().is_empty(),
+                "{file}: the connections involved"
+            );
+        }
+    }
+    // With detection off, the same capture raises nothing.
+    assert!(
+        replay_breaches(
+            "detect-off",
+            "beacon_c2/caldera__manx-udp.pcap",
+            &["--no-detect"]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn r7_benign_captures_stay_quiet() {
+    if !env::require_root("r7_benign_captures_stay_quiet") {
+        return;
+    }
+    let dir = fixtures::pcaps_dir().join("benign_mixed");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for f in files {
+        let rel = format!("benign_mixed/{}", f.file_name().unwrap().to_string_lossy());
+        let breaches = replay_breaches("detect-benign", &rel, &[]);
+        assert!(breaches.is_empty(), "{rel}: {breaches:?}");
+    }
+}
+
+#[test]
+fn r7_models_list_show_test_and_user_overrides() {
+    if !env::require_root("r7_models_list_show_test_and_user_overrides") {
+        return;
+    }
+    let list = sensor_json(&["models", "list", "--json"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "beacon-address",
+        "brute-force",
+        "dns-tunnel",
+        "exfiltration",
+        "lateral-movement",
+        "rare-external-endpoint",
+        "scan-vertical",
+        "watched-indicator",
+    ] {
+        assert!(names.contains(&want), "{want} ships: {names:?}");
+    }
+    let pcap = fixtures::pcaps_dir()
+        .join("lateral_smb_rdp_ssh/zeek__sshguess.pcap")
+        .to_string_lossy()
+        .into_owned();
+    let found = sensor_json(&["models", "test", "brute-force", "--pcap", &pcap, "--json"]);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+
+    // A user file of the same name replaces the shipped model.
+    let scratch = env::Scratch::new("detect-models");
+    let shown = std::process::Command::new(env::sensor_bin())
+        .args(["models", "show", "brute-force"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(text.contains("detector = \"brute_force\""), "{text}");
+    std::fs::write(
+        scratch.path().join("brute-force.toml"),
+        text.replace("min_attempts = 10", "min_attempts = 100"),
+    )
+    .unwrap();
+    let dir = scratch.path().to_string_lossy().into_owned();
+    let none = sensor_json(&[
+        "models",
+        "test",
+        "brute-force",
+        "--pcap",
+        &pcap,
+        "--json",
+        "--models-dir",
+        &dir,
+    ]);
+    assert!(
+        none.as_array().unwrap().is_empty(),
+        "the override applies: {none}"
+    );
+
+    // A broken user model is refused with its file and reason.
+    std::fs::write(
+        scratch.path().join("bad.toml"),
+        "name = \"bad\"\nversion = 1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env::sensor_bin())
+        .args(["models", "list", "--models-dir", &dir])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+#[test]
+fn r7_a_live_port_scan_becomes_a_breach() {
+    if !env::require_root("r7_a_live_port_scan_becomes_a_breach") {
+        return;
+    }
+    let run = Running::start("detect-live");
+    let listener = listen_tcp(&run.lab, 8096);
+    // A real connect() scan of 100 ports on the server: one open, the rest refused.
+    let scan = run
+        .lab
+        .client
+        .command("nmap")
+        .args([
+            "-sT",
+            "-Pn",
+            "-n",
+            "-p",
+            "8000-8099",
+            "--max-retries",
+            "0",
+            lab::SERVER_IP,
+        ])
+        .output()
+        .expect("run nmap");
+    assert!(
+        scan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+    let start = Instant::now();
+    let found = loop {
+        let b = run.api_json(&["breaches", "--model", "scan-vertical"]);
+        if let Some(first) = b.as_array().unwrap().first() {
+            break first.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no scan breach: {}",
+            run.agent.log_text()
+        );
+        thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        found["evidence"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(lab::CLIENT_IP),
+        "{found}"
+    );
+    assert!(
+        found["device_id"].is_u64(),
+        "the scanner is a device: {found}"
+    );
+    // The breach is on the scanner's timeline.
+    let log = run.api_json(&["log", lab::CLIENT_IP, "--limit", "0"]);
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "breach"),
+        "{log}"
+    );
+    stop(listener);
+}
