@@ -98,10 +98,13 @@ impl Engine {
     }
 
     /// Judges `records` (in any order; each is judged on its own time) and learns them.
+    /// Within one batch, a model's findings on the same key are coalesced into the last
+    /// (which has seen the most: a 100-port scan swept at once is one breach about 100
+    /// ports, not one about the 30th).
     pub fn observe(&mut self, records: &[ConnRecord]) -> Vec<Breach> {
         let mut sorted: Vec<&ConnRecord> = records.iter().collect();
         sorted.sort_by_key(|r| r.ts);
-        let mut out = Vec::new();
+        let mut found: Vec<(usize, Finding)> = Vec::new();
         for r in sorted {
             self.first = Some(self.first.map_or(r.ts, |f| f.min(r.ts)));
             self.last = Some(self.last.map_or(r.ts, |l| l.max(r.ts)));
@@ -111,7 +114,7 @@ impl Engine {
             };
             let orig_inside = model::inside(&self.internal, r.orig_h);
             let resp_inside = model::inside(&self.internal, r.resp_h);
-            for active in &mut self.models {
+            for (i, active) in self.models.iter_mut().enumerate() {
                 if !active.model.filter.admits(r, orig_inside, resp_inside) {
                     continue;
                 }
@@ -128,14 +131,21 @@ impl Engine {
                     window: active.model.window,
                 };
                 for finding in active.detector.observe(&ctx) {
-                    if let Some(b) = judge(&mut self.throttle, &active.model, finding) {
-                        out.push(b);
+                    match found
+                        .iter_mut()
+                        .find(|(m, f)| *m == i && f.key == finding.key)
+                    {
+                        Some(slot) => slot.1 = finding,
+                        None => found.push((i, finding)),
                     }
                 }
             }
             self.learn(r, orig_inside, resp_inside);
         }
-        out
+        found
+            .into_iter()
+            .filter_map(|(i, f)| judge(&mut self.throttle, &self.models[i].model, f))
+            .collect()
     }
 
     fn learn(&mut self, r: &ConnRecord, orig_inside: bool, resp_inside: bool) {
