@@ -258,26 +258,8 @@ fn detect(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> anyh
         "$ nmap -sT -Pn -p 8000-8099 {}   (from the client)",
         lab::SERVER_IP
     ));
-    let scan = lab
-        .client
-        .command("nmap")
-        .args([
-            "-sT",
-            "-Pn",
-            "-n",
-            "-p",
-            "8000-8099",
-            "--max-retries",
-            "0",
-            lab::SERVER_IP,
-        ])
-        .output()
-        .context("failed to run nmap")?;
-    if !scan.status.success() {
-        say(&format!(
-            "  nmap failed: {}",
-            String::from_utf8_lossy(&scan.stderr).trim()
-        ));
+    if let Err(err) = lab.port_scan("8000-8099") {
+        say(&format!("  {err:#}"));
         return Ok(false);
     }
     let start = Instant::now();

@@ -40,8 +40,8 @@ const EXPECTED: [(&str, &[&str]); 7] = [
         ],
     ),
     ("exfil_bulk", &["exfiltration"]),
-    ("dns", &["dns-tunnel", "dga-names"]),
-    ("http_useragent", &["rare-user-agent"]),
+    ("dns", &["dns-tunnel", "dga-names", "encrypted-dns"]),
+    ("http_useragent", &["rare-user-agent", "tool-user-agent"]),
     (
         "malware_misc",
         &[

@@ -133,6 +133,33 @@ impl Lab {
         Ok(())
     }
 
+    /// A real nmap connect scan from the client of the server's `ports` (`8000-8099`),
+    /// one try per port: what the demo and the detection tests call a port scan.
+    pub fn port_scan(&self, ports: &str) -> anyhow::Result<()> {
+        let out = self
+            .client
+            .command("nmap")
+            .args([
+                "-sT",
+                "-Pn",
+                "-n",
+                "-p",
+                ports,
+                "--max-retries",
+                "0",
+                SERVER_IP,
+            ])
+            .output()
+            .context("failed to run nmap")?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "nmap failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     /// The gateway's interfaces, for `sensor run --iface`.
     pub fn gateway_ifaces(&self) -> [&str; 2] {
         [&self.inside_if, &self.outside_if]

@@ -20,6 +20,18 @@ impl ApiArgs {
     }
 }
 
+/// For reads that make sense without an agent: the agent's API, or a database read
+/// directly.
+#[derive(Debug, clap::Args)]
+pub struct DbSource {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Read the database in this state directory directly instead of asking the agent
+    /// (a replay's, or the agent's while it is down).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
 /// Who is asking, for the action log: `cli:` and the login behind sudo, else the user.
 pub fn who() -> String {
     let uid = nix::unistd::getuid();

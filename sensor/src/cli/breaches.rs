@@ -1,11 +1,9 @@
 //! `sensor breaches`: model breaches, newest first, with the evidence that explains them.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 
 use super::{
-    api::ApiArgs,
+    api::DbSource,
     conns::when,
     open_db,
     output::{self, Column},
@@ -40,10 +38,7 @@ pub struct BreachesArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 /// Prints breaches as a table (and their evidence if asked).
@@ -101,8 +96,12 @@ pub fn breaches(args: &BreachesArgs) -> anyhow::Result<()> {
         since: args.since,
         limit: Some(args.limit),
     };
-    let list: Vec<Breach> = match &args.state_dir {
-        None => args.api.client().get(&with_query("/v1/breaches", &q))?,
+    let list: Vec<Breach> = match &args.source.state_dir {
+        None => args
+            .source
+            .api
+            .client()
+            .get(&with_query("/v1/breaches", &q))?,
         Some(dir) => q.run(&mut open_db(dir)?)?,
     };
     if args.json {

@@ -1,11 +1,11 @@
 //! `sensor conns`: connection records from the store, newest first.
 
-use std::{net::IpAddr, path::PathBuf};
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    api::ApiArgs,
+    api::DbSource,
     open_db,
     output::{self, Column},
     run::duration,
@@ -36,11 +36,7 @@ pub struct ConnsArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent
-    /// (a replay's, or the agent's while it is down).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 /// A time ago (`90s`, `2h`) or an RFC 3339 time.
@@ -57,8 +53,8 @@ pub fn when(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Queries and prints the records.
 pub fn conns(args: &ConnsArgs) -> anyhow::Result<()> {
-    let records: Vec<ConnRecord> = match &args.state_dir {
-        None => args.api.client().get(&with_query(
+    let records: Vec<ConnRecord> = match &args.source.state_dir {
+        None => args.source.api.client().get(&with_query(
             "/v1/conns",
             &ConnsQuery {
                 since: args.since,

@@ -1,10 +1,8 @@
 //! `sensor device WHO` (a summary) and `sensor log WHO` (the device's timeline).
 
-use std::path::PathBuf;
-
 use super::{
     actions,
-    api::ApiArgs,
+    api::DbSource,
     open_db,
     output::{self, Column},
 };
@@ -26,10 +24,7 @@ pub struct DeviceArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 /// Arguments of `sensor log`.
@@ -45,10 +40,7 @@ pub struct LogArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 fn not_found(who: &str) -> anyhow::Error {
@@ -57,8 +49,9 @@ fn not_found(who: &str) -> anyhow::Error {
 
 /// `sensor device`.
 pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
-    let summary: DeviceSummary = match &args.state_dir {
+    let summary: DeviceSummary = match &args.source.state_dir {
         None => args
+            .source
             .api
             .client()
             .get(&format!("/v1/devices/{}", segment(&args.who)))?,
@@ -150,8 +143,8 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
 
 /// `sensor log`.
 pub fn log(args: &LogArgs) -> anyhow::Result<()> {
-    let entries: Vec<LogEntry> = match &args.state_dir {
-        None => args.api.client().get(&with_query(
+    let entries: Vec<LogEntry> = match &args.source.state_dir {
+        None => args.source.api.client().get(&with_query(
             &format!("/v1/devices/{}/log", segment(&args.who)),
             &ListQuery {
                 state: None,

@@ -1,9 +1,7 @@
 //! `sensor devices`: the device inventory, most recently seen first.
 
-use std::path::PathBuf;
-
 use super::{
-    api::ApiArgs,
+    api::DbSource,
     open_db,
     output::{self, Column},
 };
@@ -16,16 +14,13 @@ pub struct DevicesArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 /// Lists the devices.
 pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
-    let devices: Vec<Device> = match &args.state_dir {
-        None => args.api.client().get("/v1/devices")?,
+    let devices: Vec<Device> = match &args.source.state_dir {
+        None => args.source.api.client().get("/v1/devices")?,
         Some(dir) => open_db(dir)?.devices()?,
     };
     if args.json {

@@ -2,11 +2,9 @@
 //! hand-over to a SIEM, or a pipe into a shipper. The agent's exporters send the same
 //! lines continuously (see `sensor run --config`).
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 
-use super::{api::ApiArgs, conns::when, open_db, output};
+use super::{api::DbSource, conns::when, open_db, output};
 use crate::{
     api::{ConnsQuery, ListQuery, client::with_query},
     capture::ConnRecord,
@@ -35,10 +33,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub limit: usize,
     #[command(flatten)]
-    pub api: ApiArgs,
-    /// Read the database in this state directory directly instead of asking the agent.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub source: DbSource,
 }
 
 fn kind(s: &str) -> Result<RecordKind, String> {
@@ -57,8 +52,8 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     } else {
         args.records.clone()
     };
-    let mut store = args.state_dir.as_deref().map(open_db).transpose()?;
-    let client = args.api.client();
+    let mut store = args.source.state_dir.as_deref().map(open_db).transpose()?;
+    let client = args.source.api.client();
     for kind in kinds {
         let records: Vec<Record> = match (kind, store.as_mut()) {
             (RecordKind::Connections, Some(s)) => s

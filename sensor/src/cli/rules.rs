@@ -31,15 +31,7 @@ pub fn rules(args: &RulesArgs) -> anyhow::Result<()> {
             Rules::open_pinned(dir)?
                 .list()?
                 .into_iter()
-                .map(|r| RuleView {
-                    rule: r.target.to_string(),
-                    expires_in_s: (r.value.expires_ns != 0)
-                        .then(|| (r.value.expires_ns as f64 - now as f64) / 1e9),
-                    target: r.target,
-                    action_id: r.value.action_id,
-                    hits: r.value.hits,
-                    action: None,
-                })
+                .map(|r| RuleView::of(r, now, None))
                 .collect()
         }
     };

@@ -198,6 +198,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "watched-indicator",
         include_str!("../../../models/watched-indicator.toml"),
     ),
+    (
+        "tool-user-agent",
+        include_str!("../../../models/tool-user-agent.toml"),
+    ),
+    (
+        "encrypted-dns",
+        include_str!("../../../models/encrypted-dns.toml"),
+    ),
 ];
 
 /// Why models could not be loaded.
@@ -274,4 +282,33 @@ pub fn load(user_dir: Option<&Path>) -> Result<Vec<Model>, ModelError> {
 /// Whether `addr` is in any of `nets`.
 pub fn inside(nets: &[ipnet::IpNet], addr: IpAddr) -> bool {
     nets.iter().any(|n| n.contains(&addr))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_file_in_models_ships_and_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut shipped: Vec<String> = super::SHIPPED
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        shipped.sort();
+        assert_eq!(files, shipped, "models/ and SHIPPED list the same models");
+        let models = super::load(None).unwrap();
+        for m in &models {
+            assert!(
+                super::super::detectors::build(m).is_ok(),
+                "{} builds its detector",
+                m.name
+            );
+        }
+    }
 }

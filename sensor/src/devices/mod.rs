@@ -19,13 +19,15 @@ use crate::{
     store::{Store, StoreError},
 };
 
-/// Networks that are inside by default: RFC 1918, shared address space, IPv6 unique local
-/// and link-local.
-pub const DEFAULT_INTERNAL: [&str; 6] = [
+/// Networks that are inside by default: RFC 1918, shared address space, loopback, IPv6
+/// unique local and link-local. (Loopback is the host itself: never an outside endpoint.)
+pub const DEFAULT_INTERNAL: [&str; 8] = [
     "10.0.0.0/8",
     "172.16.0.0/12",
     "192.168.0.0/16",
     "100.64.0.0/10",
+    "127.0.0.0/8",
+    "::1/128",
     "fc00::/7",
     "fe80::/10",
 ];

@@ -92,6 +92,21 @@ pub struct RuleView {
     pub action: Option<Action>,
 }
 
+impl RuleView {
+    /// A kernel rule as seen at kernel monotonic time `now_ns`, with its owner if known.
+    pub fn of(rule: crate::ebpf::Rule, now_ns: u64, action: Option<Action>) -> Self {
+        Self {
+            rule: rule.target.to_string(),
+            expires_in_s: (rule.value.expires_ns != 0)
+                .then(|| (rule.value.expires_ns as f64 - now_ns as f64) / 1e9),
+            target: rule.target,
+            action_id: rule.value.action_id,
+            hits: rule.value.hits,
+            action,
+        }
+    }
+}
+
 /// Applies and lifts actions; owns a handle on the rule maps and a store connection.
 pub struct Responder {
     rules: Rules,
@@ -301,15 +316,7 @@ impl Responder {
             } else {
                 self.store.action(rule.value.action_id as i64)?
             };
-            views.push(RuleView {
-                rule: rule.target.to_string(),
-                expires_in_s: (rule.value.expires_ns != 0)
-                    .then(|| (rule.value.expires_ns as f64 - now as f64) / 1e9),
-                target: rule.target,
-                action_id: rule.value.action_id,
-                hits: rule.value.hits,
-                action,
-            });
+            views.push(RuleView::of(rule, now, action));
         }
         Ok(views)
     }

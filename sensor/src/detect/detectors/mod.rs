@@ -7,6 +7,7 @@ pub mod brute_force;
 pub mod dns;
 pub mod indicator;
 pub mod long_connection;
+pub mod pattern;
 pub mod rarity;
 pub mod scan;
 pub mod volume;
@@ -78,12 +79,13 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
         })?),
         "volume" => Box::new(volume::Volume::new(params(model)?)),
         "indicator" => Box::new(indicator::Indicator::new(params(model)?)?),
+        "pattern" => Box::new(pattern::Pattern::new(params(model)?)),
         other => {
             return Err(ModelError::Invalid {
                 origin: model.name.clone(),
                 message: format!(
                     "unknown detector {other:?} (one of scan, brute_force, beacon, \
-                     long_connection, dns, rarity, volume, indicator)"
+                     long_connection, dns, rarity, volume, indicator, pattern)"
                 ),
             });
         }

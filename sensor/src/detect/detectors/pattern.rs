@@ -1,0 +1,99 @@
+//! Patterns: a record whose field (user agent, TLS server name, HTTP host, DNS query)
+//! contains one of a list of case-insensitive substrings; with no field, every record the
+//! model's filter admits (a port policy such as "encrypted DNS to port 853").
+
+use serde::Deserialize;
+
+use super::{Ctx, Detector};
+use crate::detect::{Finding, Metric};
+
+/// Which field is matched.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// The HTTP user agent.
+    UserAgent,
+    /// The TLS server name.
+    Sni,
+    /// The HTTP host.
+    HttpHost,
+    /// The DNS query name.
+    DnsQuery,
+}
+
+/// `[params]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// The field; none means the filter alone decides.
+    #[serde(default)]
+    pub field: Option<Field>,
+    /// Substrings, any of which matches (case-insensitive).
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// What a match means, for the summary.
+    #[serde(default)]
+    pub meaning: String,
+}
+
+/// The detector.
+pub struct Pattern {
+    p: Params,
+}
+
+impl Pattern {
+    /// A detector with `p`.
+    pub fn new(mut p: Params) -> Self {
+        for pat in &mut p.patterns {
+            *pat = pat.to_ascii_lowercase();
+        }
+        Self { p }
+    }
+}
+
+impl Detector for Pattern {
+    fn observe(&mut self, ctx: &Ctx<'_>) -> Vec<Finding> {
+        let r = ctx.record;
+        let (what, matched) = match self.p.field {
+            None => (
+                format!("{}/{}", r.proto, r.resp_p),
+                format!("{}/{}", r.proto, r.resp_p),
+            ),
+            Some(field) => {
+                let value = match field {
+                    Field::UserAgent => r.app.http.as_ref().and_then(|h| h.user_agent.clone()),
+                    Field::Sni => r.app.tls.as_ref().and_then(|t| t.sni.clone()),
+                    Field::HttpHost => r.app.http.as_ref().and_then(|h| h.host.clone()),
+                    Field::DnsQuery => r.app.dns.as_ref().map(|d| d.query.clone()),
+                };
+                let Some(value) = value else {
+                    return Vec::new();
+                };
+                let lower = value.to_ascii_lowercase();
+                let Some(pat) = self.p.patterns.iter().find(|p| lower.contains(p.as_str())) else {
+                    return Vec::new();
+                };
+                (value, pat.clone())
+            }
+        };
+        let meaning = if self.p.meaning.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.p.meaning)
+        };
+        vec![Finding {
+            key: format!("{} {matched}", r.orig_h),
+            device_id: r.device_id,
+            ts: r.ts,
+            strength: 1.0,
+            summary: format!("{} -> {}:{} {what}{meaning}", r.orig_h, r.resp_h, r.resp_p),
+            metrics: vec![Metric {
+                name: "matched".to_owned(),
+                observed: 1.0,
+                baseline: None,
+                comparison: format!("contains {matched:?}"),
+            }],
+            connections: vec![r.uid.clone()],
+        }]
+    }
+}
