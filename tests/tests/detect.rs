@@ -216,6 +216,10 @@ fn r7_a_live_port_scan_becomes_a_breach() {
         found["device_id"].is_u64(),
         "the scanner is a device: {found}"
     );
+    // The scanner's summary shows the breach and a risk from it.
+    let summary = run.api_json(&["device", lab::CLIENT_IP]);
+    assert!(summary["risk"].as_u64().unwrap() >= found["score"].as_u64().unwrap());
+    assert_eq!(summary["breaches"][0]["model"], "scan-vertical");
     // The breach is on the scanner's timeline.
     let log = run.api_json(&["log", lab::CLIENT_IP, "--limit", "0"]);
     assert!(

@@ -71,8 +71,9 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
     }
     let d = &summary.device;
     output::line(&format!(
-        "device {}  mac {}  name {}  {}  first seen {}  last seen {}",
+        "device {}  risk {}  mac {}  name {}  {}  first seen {}  last seen {}",
         d.id,
+        summary.risk,
         d.mac.as_deref().unwrap_or("-"),
         d.hostname.as_deref().unwrap_or("-"),
         if d.internal { "inside" } else { "outside" },
@@ -134,6 +135,10 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
         &[col("PEER", false), col("CONNS", true), col("BYTES", true)],
         &rows,
     )?;
+    if !summary.breaches.is_empty() {
+        output::line("\nbreaches:")?;
+        super::breaches::print(&summary.breaches, false)?;
+    }
     if !summary.actions.is_empty() {
         output::line("\nactions:")?;
         actions::print(&summary.actions)?;

@@ -47,6 +47,11 @@ pub struct DeviceSummary {
     pub peers: Vec<Peer>,
     /// Actions taken on it, newest first.
     pub actions: Vec<Action>,
+    /// Its latest breaches, newest first.
+    pub breaches: Vec<crate::detect::Breach>,
+    /// Its risk, 0-100: its breaches of the week before the latest, aggregated so that
+    /// many weak ones cannot outweigh a strong one (see `detect::device_risk`).
+    pub risk: u8,
 }
 
 /// One entry of a device's timeline.
@@ -83,6 +88,20 @@ impl Store {
             .into_iter()
             .filter(|a| a.device_id == Some(id))
             .collect();
+        let breaches = self.breaches(&super::breaches::BreachQuery {
+            device_id: Some(id),
+            limit: 200,
+            ..Default::default()
+        })?;
+        let risk = breaches.first().map_or(0, |newest| {
+            let week = newest.ts - chrono::Duration::days(7);
+            let scores: Vec<u8> = breaches
+                .iter()
+                .filter(|b| b.ts >= week)
+                .map(|b| b.score)
+                .collect();
+            crate::detect::device_risk(&scores)
+        });
         let conn = self.conn();
         let services = |side: &str| -> Result<Vec<ServiceUse>, StoreError> {
             let mut stmt = conn
@@ -136,6 +155,8 @@ impl Store {
             services_served,
             peers,
             actions,
+            breaches: breaches.into_iter().take(20).collect(),
+            risk,
         }))
     }
 
