@@ -314,6 +314,164 @@ mod tests {
         );
     }
 
+    /// An engine running only the shipped model `name`.
+    fn only(name: &str) -> Engine {
+        let m = model::load(None)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.name == name)
+            .collect();
+        Engine::new(m, vec!["10.0.0.0/8".parse().unwrap()]).unwrap()
+    }
+
+    fn dns(ts: DateTime<Utc>, query: &str) -> ConnRecord {
+        let mut r = conn(ts, "10.0.0.5", "198.51.100.53", 53);
+        r.proto = "udp".into();
+        r.uid = format!("C{query}");
+        r.app.dns = Some(crate::capture::protocols::dns::Dns {
+            query: query.into(),
+            qtype: "A".into(),
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn each_shipped_detector_fires_on_its_behaviour_and_not_on_ordinary_traffic() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let fires = |name: &str, records: Vec<ConnRecord>| {
+            let mut e = only(name);
+            records
+                .iter()
+                .any(|r| !e.observe(std::slice::from_ref(r)).is_empty())
+        };
+        let secs = |s: i64| t0 + Duration::seconds(s);
+
+        // DNS tunnelling: many unique names under one domain; ordinary lookups do not.
+        let tunnel = (0..60)
+            .map(|i| dns(secs(i), &format!("a{i:03}x9f.t.example.net")))
+            .collect();
+        assert!(fires("dns-tunnel", tunnel));
+        let ordinary = (0..60)
+            .map(|i| dns(secs(i), &format!("www{}.example.com", i % 3)))
+            .collect();
+        assert!(!fires("dns-tunnel", ordinary));
+
+        // DGA: random-looking domains, not words.
+        let dga = [
+            "xjw3kq9zvbt2lp",
+            "qwrtzpsdfghjklx",
+            "zx8kq2vbnm4lwt",
+            "plkjhgfdsq9wxz",
+            "mnbvcxz7qwrtp3",
+            "k9x2q8v7z6b5n4",
+            "wq9rt8zx7cv6bn",
+            "jh5gf4ds3aq2zx",
+            "tz9xq8kw7vb6np",
+        ];
+        assert!(fires(
+            "dga-names",
+            dga.iter()
+                .enumerate()
+                .map(|(i, d)| dns(secs(i as i64), &format!("{d}.com")))
+                .collect()
+        ));
+        let words = [
+            "wikipedia",
+            "microsoft",
+            "google",
+            "example",
+            "university",
+            "newspaper",
+            "weatherapp",
+            "bankonline",
+            "streaming",
+        ];
+        assert!(!fires(
+            "dga-names",
+            words
+                .iter()
+                .enumerate()
+                .map(|(i, d)| dns(secs(i as i64), &format!("{d}.com")))
+                .collect()
+        ));
+
+        // Exfiltration: 150 MB out to one outside endpoint within the hour, unlearned.
+        let big = (0..15)
+            .map(|i| {
+                let mut r = conn(secs(i * 60), "10.0.0.5", "203.0.113.77", 443);
+                r.orig_bytes = 10_000_000;
+                r
+            })
+            .collect();
+        assert!(fires("exfiltration", big));
+        let small = (0..15)
+            .map(|i| conn(secs(i * 60), "10.0.0.5", "203.0.113.77", 443))
+            .collect();
+        assert!(!fires("exfiltration", small));
+
+        // Long connection: two hours, not twenty minutes.
+        let mut long = conn(t0, "10.0.0.5", "203.0.113.8", 22);
+        long.duration = 7200.0;
+        assert!(fires("long-connection", vec![long.clone()]));
+        long.duration = 1200.0;
+        assert!(!fires("long-connection", vec![long]));
+
+        // Admin fan-out: SMB to six inside hosts in minutes; to one host six times is not.
+        let fan = (0..6)
+            .map(|i| conn(secs(i), "10.0.0.5", &format!("10.0.0.{}", 20 + i), 445))
+            .collect();
+        assert!(fires("admin-fanout", fan));
+        let one = (0..6)
+            .map(|i| conn(secs(i), "10.0.0.5", "10.0.0.20", 445))
+            .collect();
+        assert!(!fires("admin-fanout", one));
+
+        // Tool user agents, not browsers.
+        let ua = |agent: &str| {
+            let mut r = conn(t0, "10.0.0.5", "203.0.113.8", 80);
+            r.app.http = Some(crate::capture::protocols::http::Http {
+                method: "GET".into(),
+                uri: "/".into(),
+                user_agent: Some(agent.into()),
+                ..Default::default()
+            });
+            vec![r]
+        };
+        assert!(fires("tool-user-agent", ua("python-requests/2.31.0")));
+        assert!(!fires(
+            "tool-user-agent",
+            ua("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+        ));
+    }
+
+    #[test]
+    fn watched_indicators_match_subdomains_and_expire() {
+        let text = r#"
+            name = "watch"
+            version = 1
+            description = "test"
+            detector = "indicator"
+            score = 80
+            [params]
+            indicators = [
+                { value = "evil.example", note = "case 7" },
+                { value = "203.0.113.66", expires = "2020-01-01T00:00:00Z" },
+            ]
+        "#;
+        let m = model::Model::parse("test", text).unwrap();
+        let mut e = Engine::new(vec![m], vec!["10.0.0.0/8".parse().unwrap()]).unwrap();
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let b = e.observe(&[dns(t0, "cdn.evil.example")]);
+        assert_eq!(b.len(), 1);
+        assert!(b[0].evidence.summary.contains("case 7"), "{b:?}");
+        // Expired in 2020: the 2023 connection is not matched.
+        assert!(
+            e.observe(&[conn(t0, "10.0.0.5", "203.0.113.66", 443)])
+                .is_empty()
+        );
+    }
+
     #[test]
     fn findings_are_throttled_per_model_and_key() {
         let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();

@@ -206,6 +206,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "encrypted-dns",
         include_str!("../../../models/encrypted-dns.toml"),
     ),
+    (
+        "admin-fanout",
+        include_str!("../../../models/admin-fanout.toml"),
+    ),
 ];
 
 /// Why models could not be loaded.
