@@ -133,7 +133,7 @@ pub fn replay(
     let swept = pipeline.sweep(store, u64::MAX)?;
     stats.records += swept.stored;
     stats.breaches += swept.breaches;
-    if let Some(engine) = &pipeline.engine
+    if let Some(engine) = &mut pipeline.engine
         && let Err(err) = engine.save(store)
     {
         tracing::warn!(error = %err, "failed to save the baselines");

@@ -387,7 +387,7 @@ impl Housekeeping {
         }
         if self.last_baseline_save.elapsed() >= BASELINE_SAVE_INTERVAL {
             self.last_baseline_save = std::time::Instant::now();
-            if let Some(engine) = &pipeline.engine
+            if let Some(engine) = &mut pipeline.engine
                 && let Err(err) = engine.save(store)
             {
                 warn!(error = %err, "failed to save the baselines");
@@ -450,7 +450,7 @@ async fn run_until_signal(
         }
     };
     // A restart must not forget what was learned.
-    if let Some(engine) = &pipeline.engine
+    if let Some(engine) = &mut pipeline.engine
         && let Err(err) = engine.save(store)
     {
         warn!(error = %err, "failed to save the baselines");

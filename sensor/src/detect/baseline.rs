@@ -4,8 +4,11 @@
 //! baseline is saved to the store now and then and loaded on start, so a restart does not
 //! forget.
 //!
-//! Peer groups are, for now, devices in the same /24 (IPv4) or /64 (IPv6); grouping by
-//! behaviour is to come.
+//! Peer groups are devices that behave alike within one subnet: [`Baselines::regroup`]
+//! (run whenever the baselines are saved) clusters each /24 (IPv4) or /64 (IPv6) by the
+//! services its devices use most, so a workstation's peers are the other workstations,
+//! not the database server next to them. Until a device has a behaviour, its subnet is its
+//! group.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -89,8 +92,11 @@ pub struct DeviceProfile {
     pub first_ns: i64,
     /// When it last saw it.
     pub last_ns: i64,
-    /// Its peer group.
+    /// Its peer group: its subnet, then the behaviour cluster within it.
     pub group: String,
+    /// Its subnet (/24 or /64), which groups refine.
+    #[serde(default)]
+    pub subnet: String,
     features: HashMap<Feature, HashMap<String, Seen>>,
     /// Connections it opened per hour of the day (UTC).
     pub hours: [u32; 24],
@@ -120,15 +126,71 @@ pub fn group_of(addr: IpAddr) -> String {
 }
 
 impl Baselines {
-    /// The profile of `device`, made on first sight at `ts_ns` in `group`.
-    pub fn device_mut(&mut self, device: i64, group: &str, ts_ns: i64) -> &mut DeviceProfile {
+    /// The profile of `device`, made on first sight at `ts_ns` in `subnet` (which is its
+    /// group until [`Baselines::regroup`] refines it).
+    pub fn device_mut(&mut self, device: i64, subnet: &str, ts_ns: i64) -> &mut DeviceProfile {
         let p = self.devices.entry(device).or_insert_with(|| DeviceProfile {
             first_ns: ts_ns,
+            group: subnet.to_owned(),
             ..DeviceProfile::default()
         });
         p.last_ns = p.last_ns.max(ts_ns);
-        group.clone_into(&mut p.group);
+        if p.subnet != subnet {
+            subnet.clone_into(&mut p.subnet);
+            subnet.clone_into(&mut p.group);
+        }
         p
+    }
+
+    /// Regroups devices: within each subnet, a device joins the first cluster whose
+    /// founder's most-used services overlap its own by at least half (Jaccard), else
+    /// founds one. Devices with no services yet stay in their subnet's plain group.
+    pub fn regroup(&mut self) {
+        const TOP: usize = 8;
+        let mut ids: Vec<i64> = self.devices.keys().copied().collect();
+        ids.sort_unstable();
+        // (subnet, founder's services, label) of each cluster.
+        let mut clusters: Vec<(String, BTreeSet<String>, String)> = Vec::new();
+        for id in ids {
+            let Some(p) = self.devices.get_mut(&id) else {
+                continue;
+            };
+            let mut used: Vec<(&String, f64)> = p
+                .features
+                .get(&Feature::PortUsed)
+                .map(|t| t.iter().map(|(k, v)| (k, v.count)).collect())
+                .unwrap_or_default();
+            used.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+            let signature: BTreeSet<String> =
+                used.into_iter().take(TOP).map(|(k, _)| k.clone()).collect();
+            if signature.is_empty() {
+                p.group.clone_from(&p.subnet);
+                continue;
+            }
+            let joined = clusters.iter().find(|(subnet, founder, _)| {
+                *subnet == p.subnet && {
+                    let inter = founder.intersection(&signature).count() as f64;
+                    let union = founder.union(&signature).count() as f64;
+                    inter / union >= 0.5
+                }
+            });
+            p.group = if let Some((_, _, label)) = joined {
+                label.clone()
+            } else {
+                let label = format!(
+                    "{} {}",
+                    p.subnet,
+                    signature
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                clusters.push((p.subnet.clone(), signature, label.clone()));
+                label
+            };
+        }
     }
 
     /// The profile of `device`, if it has one.
@@ -335,6 +397,43 @@ mod tests {
         let week = 7 * 86_400_000_000_000;
         let c = b.device_count(1, Feature::ExternalEndpoint, "203.0.113.9", 10 + week);
         assert!((c - 0.5).abs() < 0.01, "{c}");
+    }
+
+    #[test]
+    fn peer_groups_split_a_subnet_by_behaviour() {
+        let mut b = Baselines::default();
+        let g = "10.0.0.0/24";
+        for d in 1..=5 {
+            b.device_mut(d, g, 0);
+        }
+        for d in 1..=3 {
+            for port in ["tcp/443", "udp/53", "tcp/80"] {
+                b.learn(d, Feature::PortUsed, port, 1);
+            }
+        }
+        for d in 4..=5 {
+            for port in ["tcp/5432", "tcp/22"] {
+                b.learn(d, Feature::PortUsed, port, 1);
+            }
+        }
+        b.learn(4, Feature::ExternalEndpoint, "203.0.113.5", 1);
+        b.learn(5, Feature::ExternalEndpoint, "203.0.113.5", 1);
+        // Before regrouping, the servers are workstation 1's peers.
+        assert_eq!(
+            b.peers_with(1, Feature::ExternalEndpoint, "203.0.113.5"),
+            (2, 4)
+        );
+        b.regroup();
+        assert_eq!(b.device(1).unwrap().group, b.device(3).unwrap().group);
+        assert_ne!(b.device(1).unwrap().group, b.device(4).unwrap().group);
+        assert_eq!(
+            b.peers_with(1, Feature::ExternalEndpoint, "203.0.113.5"),
+            (0, 2)
+        );
+        assert_eq!(
+            b.peers_with(4, Feature::ExternalEndpoint, "203.0.113.5"),
+            (1, 1)
+        );
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl Engine {
             match serde_json::from_slice(&blob) {
                 Ok(b) => {
                     self.baseline = b;
+                    self.baseline.regroup();
                     info!(
                         devices = self.baseline.device_count_total(),
                         "restored the baselines"
@@ -91,8 +92,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Saves the baselines to the store.
-    pub fn save(&self, store: &mut Store) -> Result<(), StoreError> {
+    /// Regroups peers by behaviour and saves the baselines to the store.
+    pub fn save(&mut self, store: &mut Store) -> Result<(), StoreError> {
+        self.baseline.regroup();
         let blob = serde_json::to_vec(&self.baseline).unwrap_or_default();
         store.save_baseline(&blob, Utc::now())
     }
