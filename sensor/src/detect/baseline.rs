@@ -27,7 +27,7 @@ pub enum Feature {
     AdminPeer,
     /// `proto/port` it connects to.
     PortUsed,
-    /// `proto/port` others connect to on it.
+    /// `proto/port` others connect to on it (learned for the responder's device).
     PortServed,
     /// DNS names it asks for.
     DnsName,
@@ -109,6 +109,10 @@ pub struct DeviceProfile {
 pub struct Baselines {
     devices: HashMap<i64, DeviceProfile>,
     network: HashMap<Feature, HashMap<String, NetworkEntry>>,
+    /// The device last seen originating from each inside address, so a connection's
+    /// responder can be profiled too (the services it serves). Bounded by the network.
+    #[serde(default)]
+    holders: HashMap<String, i64>,
 }
 
 /// The peer group of an address: its /24 or /64.
@@ -307,6 +311,18 @@ impl Baselines {
         }
     }
 
+    /// Notes that `device` originated from `addr`.
+    pub fn hold(&mut self, addr: IpAddr, device: i64) {
+        if self.holders.len() < NETWORK_CAP || self.holders.contains_key(&addr.to_string()) {
+            self.holders.insert(addr.to_string(), device);
+        }
+    }
+
+    /// The device last seen originating from `addr`.
+    pub fn holder(&self, addr: IpAddr) -> Option<i64> {
+        self.holders.get(&addr.to_string()).copied()
+    }
+
     /// Devices with a profile.
     pub fn device_count_total(&self) -> usize {
         self.devices.len()
@@ -325,13 +341,21 @@ pub fn is_group(addr: IpAddr) -> bool {
 /// Admin services: a new inside peer on one of these is how lateral movement looks.
 pub const ADMIN_PORTS: [u16; 7] = [22, 135, 139, 445, 3389, 5985, 5986];
 
-/// The feature values a record shows for its originator's device.
+/// The feature values a record shows: the originator's (when it is inside), and the
+/// service the responder serves (when the responder is inside and answered), which is
+/// the responder's device's.
 pub fn features(
     r: &crate::capture::ConnRecord,
     orig_inside: bool,
     resp_inside: bool,
 ) -> Vec<(Feature, String)> {
     let mut out = Vec::new();
+    let transport = r.proto == "tcp" || r.proto == "udp";
+    // Only answered connections show a service: a SYN-ACK for TCP, any reply for UDP.
+    let answered = r.resp_pkts > 0 && (r.proto == "udp" || r.history.contains('h'));
+    if transport && resp_inside && answered {
+        out.push((Feature::PortServed, format!("{}/{}", r.proto, r.resp_p)));
+    }
     if !orig_inside {
         return out;
     }
@@ -341,7 +365,7 @@ pub fn features(
     if resp_inside && r.proto == "tcp" && ADMIN_PORTS.contains(&r.resp_p) {
         out.push((Feature::AdminPeer, r.resp_h.to_string()));
     }
-    if r.proto == "tcp" || r.proto == "udp" {
+    if transport {
         out.push((Feature::PortUsed, format!("{}/{}", r.proto, r.resp_p)));
     }
     if let Some(d) = &r.app.dns {

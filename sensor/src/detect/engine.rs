@@ -155,18 +155,28 @@ impl Engine {
         if r.proto == ARP {
             return;
         }
-        let Some(device) = r.device_id.filter(|_| orig_inside) else {
-            return;
-        };
         let ts = r.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
-        self.baseline
-            .device_mut(device, &baseline::group_of(r.orig_h), ts);
-        self.baseline.add_hour(device, r.ts.hour() as usize);
-        if !resp_inside {
-            self.baseline.add_out_bytes(device, ts, r.orig_bytes);
+        let device = r.device_id.filter(|_| orig_inside);
+        if let Some(device) = device {
+            self.baseline
+                .device_mut(device, &baseline::group_of(r.orig_h), ts);
+            self.baseline.hold(r.orig_h, device);
+            self.baseline.add_hour(device, r.ts.hour() as usize);
+            if !resp_inside {
+                self.baseline.add_out_bytes(device, ts, r.orig_bytes);
+            }
         }
+        let server = self.baseline.holder(r.resp_h);
         for (feature, value) in baseline::features(r, orig_inside, resp_inside) {
-            self.baseline.learn(device, feature, &value, ts);
+            // A service is the responder's; everything else the originator's.
+            let owner = if feature == baseline::Feature::PortServed {
+                server
+            } else {
+                device
+            };
+            if let Some(owner) = owner {
+                self.baseline.learn(owner, feature, &value, ts);
+            }
         }
     }
 }
@@ -445,6 +455,41 @@ mod tests {
             "tool-user-agent",
             ua("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
         ));
+    }
+
+    #[test]
+    fn a_learned_server_answering_on_a_new_port_is_a_new_service() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut e = only("new-service");
+        let answered = |ts, port| {
+            let mut r = conn(ts, "10.0.0.5", "10.0.0.9", port);
+            r.history = "ShAFaf".into();
+            r
+        };
+        let mut ts = t0;
+        while ts < t0 + Duration::days(8) {
+            // The server lives its life (and so holds its address), and serves SSH.
+            let mut own = conn(ts, "10.0.0.9", "203.0.113.1", 443);
+            own.device_id = Some(2);
+            assert!(e.observe(&[own]).is_empty());
+            assert!(e.observe(&[answered(ts, 22)]).is_empty());
+            ts += Duration::hours(1);
+        }
+        let b = e.observe(&[answered(ts, 4444)]);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(
+            b[0].device_id,
+            Some(2),
+            "the server's breach, not the client's"
+        );
+        assert!(
+            b[0].evidence.summary.contains("10.0.0.9 serves tcp/4444"),
+            "{b:?}"
+        );
+        // Unanswered attempts show no service.
+        let mut refused = conn(ts, "10.0.0.5", "10.0.0.9", 5555);
+        refused.resp_pkts = 0;
+        assert!(e.observe(&[refused]).is_empty());
     }
 
     #[test]

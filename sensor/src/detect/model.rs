@@ -210,6 +210,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "admin-fanout",
         include_str!("../../../models/admin-fanout.toml"),
     ),
+    (
+        "new-service",
+        include_str!("../../../models/new-service.toml"),
+    ),
 ];
 
 /// Why models could not be loaded.

@@ -92,9 +92,17 @@ impl Rarity {
 impl Detector for Rarity {
     fn observe(&mut self, ctx: &Ctx<'_>) -> Vec<Finding> {
         let r = ctx.record;
-        let Some(device) = r.device_id else {
+        // A service belongs to the responder; everything else to the originator.
+        let served = self.what == What::Feature(Feature::PortServed);
+        let owner = if served {
+            ctx.baseline.holder(r.resp_h)
+        } else {
+            r.device_id
+        };
+        let Some(device) = owner else {
             return Vec::new();
         };
+        let host = if served { r.resp_h } else { r.orig_h };
         let ts = ctx.ts_ns();
         let b = ctx.baseline;
         let learned = b.learned_ns(device, ts);
@@ -159,17 +167,26 @@ impl Detector for Rarity {
                     return Vec::new();
                 }
                 let total = b.device_count_total().max(1);
+                let summary = if served {
+                    format!(
+                        "{host} serves {value} (to {}): new for this device (learned for \
+                         {learned_for}), served by {peers_with} of {peers} peers and {network} \
+                         other devices",
+                        r.orig_h
+                    )
+                } else {
+                    format!(
+                        "{host} -> {value}: new for this device (learned for {learned_for}), \
+                         seen by {peers_with} of {peers} peers and {network} other devices"
+                    )
+                };
                 vec![Finding {
-                    key: format!("{} {value}", r.orig_h),
+                    key: format!("{host} {value}"),
                     device_id: Some(device),
                     ts: r.ts,
                     strength: (1.0 - network as f64 / (self.p.max_network_devices + 1) as f64)
                         .mul_add(0.4, 0.6 - 0.2 * share),
-                    summary: format!(
-                        "{} -> {value}: new for this device (learned for {learned_for}), seen by \
-                         {peers_with} of {peers} peers and {network} other devices",
-                        r.orig_h
-                    ),
+                    summary,
                     metrics: vec![
                         Metric::against("times this device showed it", 0.0, 0.0, "never before"),
                         Metric::against(
