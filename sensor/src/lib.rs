@@ -14,6 +14,7 @@
 //! - [`detect`]: baselines, models, breaches.
 //! - [`devices`]: the device inventory (MACs, addresses over time, host names).
 //! - [`response`]: actions and the kernel rules they own; reconcile on start.
+//! - [`edr`]: EDR alerts, normalized and joined to devices.
 //! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
@@ -28,6 +29,7 @@ pub mod config_file;
 pub mod detect;
 pub mod devices;
 pub mod ebpf;
+pub mod edr;
 pub mod export;
 pub mod instance_lock;
 pub mod response;

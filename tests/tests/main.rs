@@ -53,3 +53,6 @@ mod exports;
 /// Detection: attack captures raise their models with evidence, benign ones stay quiet,
 /// model commands and overrides, and a live nmap scan becomes a breach.
 mod detect;
+
+/// EDR alerts imported from files: fixtures once each, malformed ones counted, unjoined kept.
+mod edr;

@@ -127,6 +127,34 @@ impl BreachesQuery {
     }
 }
 
+/// `GET /v1/edr_alerts` filters.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EdrQuery {
+    /// The device.
+    pub device: Option<String>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+impl EdrQuery {
+    /// Runs the query on a store.
+    pub fn run(
+        &self,
+        store: &mut crate::store::Store,
+    ) -> anyhow::Result<Vec<crate::store::edr::StoredAlert>> {
+        let device = match &self.device {
+            Some(who) => {
+                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+                Some(store.find_device(who, now)?.ok_or_else(|| {
+                    anyhow::anyhow!("no device known as {who} (see `sensor devices`)")
+                })?)
+            }
+            None => None,
+        };
+        Ok(store.edr_alerts(device, self.limit.unwrap_or(50))?)
+    }
+}
+
 /// `POST /v1/actions/{id}/lift`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiftRequest {

@@ -336,9 +336,16 @@ async fn breaches(
     ))
 }
 
-async fn edr_alerts(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {
+async fn edr_alerts(
+    State(state): State<ApiState>,
+    Query(q): Query<super::EdrQuery>,
+) -> Answer<Vec<crate::store::edr::StoredAlert>> {
     Ok(Json(
-        with_store(&state, |s| Ok(s.table_rows("edr_alerts")?)).await?,
+        with_store(&state, move |s| {
+            q.run(s)
+                .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, format!("{e:#}")))
+        })
+        .await?,
     ))
 }
 

@@ -9,6 +9,7 @@ pub mod conns;
 pub mod detach;
 pub mod device;
 pub mod devices;
+pub mod edr;
 pub mod export;
 pub mod flows;
 pub mod generate;
@@ -64,6 +65,8 @@ pub enum Command {
     Breaches(breaches::BreachesArgs),
     /// List, show or try the detection models.
     Models(models::ModelsArgs),
+    /// Import EDR alerts and list them with the devices they joined.
+    Edr(edr::EdrArgs),
     /// List response actions: who did what, why, until when.
     Actions(actions::ActionsArgs),
     /// Block an address, a network or an endpoint in the kernel.
@@ -175,6 +178,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(args) => rules::rules(&args),
         Command::Actions(args) => actions::actions(&args),
         Command::Breaches(args) => breaches::breaches(&args),
+        Command::Edr(args) => edr::edr(&args),
         Command::Models(args) => models::models(&args),
         Command::Block(args) => respond::block(&args),
         Command::Suspend(args) => respond::suspend(&args),

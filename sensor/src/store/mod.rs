@@ -10,6 +10,7 @@
 //! - [`actions`]: response actions, the owners of kernel rules.
 //! - [`connections`]: writing and querying connection records.
 //! - [`exports`]: exporters' cursors and the rows after them.
+//! - [`edr`]: EDR alerts and their joins.
 //! - [`devices`]: devices and their addresses over time.
 //! - [`timeline`]: a device's summary and event log.
 //! - [`rows`]: whole rows of the later layers' tables, as JSON.
@@ -19,6 +20,7 @@ pub mod actions;
 pub mod breaches;
 pub mod connections;
 pub mod devices;
+pub mod edr;
 pub mod exports;
 pub mod retention;
 pub mod rows;

@@ -1,0 +1,157 @@
+//! `sensor edr import` and `sensor edr alerts`: EDR alerts from a file (air-gapped sites,
+//! vendor exports), and the alerts with the device each joined and why.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::{
+    StateArgs,
+    api::DbSource,
+    open_db,
+    output::{self, Column},
+};
+use crate::{
+    api::{EdrQuery, client::with_query},
+    edr::{Vendor, import::import},
+    store::{Store, edr::StoredAlert},
+};
+
+/// Arguments of `sensor edr`.
+#[derive(Debug, clap::Args)]
+pub struct EdrArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EdrCommand,
+}
+
+/// `sensor edr` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum EdrCommand {
+    /// Import alerts from files (JSON lines, or the vendor's API answers; `-` for stdin).
+    Import {
+        /// The vendor whose shape the files hold.
+        #[arg(long, value_enum)]
+        vendor: Vendor,
+        /// The vendor console's URL, for the pivot links (SentinelOne has none in its
+        /// payloads).
+        #[arg(long, value_name = "URL")]
+        console: Option<String>,
+        /// The files.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List alerts, newest first, with the device each joined.
+    Alerts {
+        /// Only this device's (an address, a MAC, a host name or an id).
+        #[arg(long, value_name = "DEVICE")]
+        device: Option<String>,
+        /// At most this many (0: all).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        source: DbSource,
+    },
+}
+
+/// Runs the subcommand.
+pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
+    match &args.command {
+        EdrCommand::Import {
+            vendor,
+            console,
+            files,
+            json,
+            state,
+        } => {
+            let mut store = Store::open(&state.db_path())?;
+            let mut total = crate::edr::import::ImportStats::default();
+            for f in files {
+                let text = if f.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin()).context("failed to read stdin")?
+                } else {
+                    let bytes = std::fs::read(f)
+                        .with_context(|| format!("failed to read {}", f.display()))?;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                };
+                let s = import(
+                    &mut store,
+                    *vendor,
+                    &text,
+                    &f.display().to_string(),
+                    console.as_deref(),
+                )?;
+                total.read += s.read;
+                total.stored += s.stored;
+                total.updated += s.updated;
+                total.joined += s.joined;
+                total.invalid += s.invalid;
+            }
+            if *json {
+                return Ok(output::json(&total)?);
+            }
+            output::line(&format!(
+                "{} alerts read: {} new, {} updated, {} joined to a device; {} invalid records \
+                 skipped (see the log)",
+                total.read, total.stored, total.updated, total.joined, total.invalid
+            ))?;
+        }
+        EdrCommand::Alerts {
+            device,
+            limit,
+            json,
+            source,
+        } => {
+            let q = EdrQuery {
+                device: device.clone(),
+                limit: Some(*limit),
+            };
+            let list: Vec<StoredAlert> = match &source.state_dir {
+                None => source.api.client().get(&with_query("/v1/edr_alerts", &q))?,
+                Some(dir) => q.run(&mut open_db(dir)?)?,
+            };
+            if *json {
+                return Ok(output::json(&list)?);
+            }
+            let col = |header, right| Column { header, right };
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.alert.detected.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        s.alert.vendor.as_str().to_owned(),
+                        format!("{} {}", s.alert.severity, s.alert.severity_label),
+                        s.alert.title.clone(),
+                        s.joined
+                            .device_id
+                            .map_or_else(|| "unjoined".to_owned(), |d| d.to_string()),
+                        s.joined.key.clone().unwrap_or_default(),
+                        s.alert.link.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    col("DETECTED (UTC)", false),
+                    col("VENDOR", false),
+                    col("SEVERITY", false),
+                    col("TITLE", false),
+                    col("DEVICE", true),
+                    col("JOINED BY", false),
+                    col("LINK", false),
+                ],
+                &rows,
+            )?;
+            output::line(&format!("{} alerts", list.len()))?;
+        }
+    }
+    Ok(())
+}

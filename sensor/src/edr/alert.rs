@@ -1,0 +1,122 @@
+//! The normalized EDR alert: one shape whatever the vendor, with the raw payload kept.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which EDR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Vendor {
+    /// Microsoft Defender (Graph).
+    Microsoft,
+    /// CrowdStrike Falcon.
+    Crowdstrike,
+    /// SentinelOne.
+    Sentinelone,
+}
+
+impl Vendor {
+    /// The name in the store.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Microsoft => "microsoft",
+            Self::Crowdstrike => "crowdstrike",
+            Self::Sentinelone => "sentinelone",
+        }
+    }
+}
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdrAlert {
+    /// The EDR.
+    pub vendor: Vendor,
+    /// The vendor's id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// 0-100.
+    pub severity: u8,
+    /// `informational`, `low`, `medium`, `high`, `critical`.
+    pub severity_label: String,
+    /// MITRE tactic.
+    pub tactic: Option<String>,
+    /// MITRE techniques.
+    pub techniques: Vec<String>,
+    /// When the activity was detected.
+    pub detected: DateTime<Utc>,
+    /// When the vendor last updated the alert (the polling cursor).
+    pub updated: DateTime<Utc>,
+    /// The vendor's device id.
+    pub vendor_device_id: Option<String>,
+    /// The device's host name.
+    pub hostname: Option<String>,
+    /// The device's addresses at detection time.
+    pub ips: Vec<IpAddr>,
+    /// The device's MACs, `aa:bb:cc:dd:ee:ff`.
+    pub macs: Vec<String>,
+    /// The user.
+    pub user: Option<String>,
+    /// The process.
+    pub process: Option<String>,
+    /// The file.
+    pub file: Option<String>,
+    /// The file's hash.
+    pub hash: Option<String>,
+    /// Remote addresses the alert names.
+    pub remote_ips: Vec<IpAddr>,
+    /// URLs the alert names.
+    pub urls: Vec<String>,
+    /// The pivot link back to the vendor's console.
+    pub link: Option<String>,
+    /// The payload as the vendor sent it.
+    pub raw: serde_json::Value,
+}
+
+/// `02005E0053FF`, `02-00-5e-00-53-ff` or `02:00:5e:00:53:ff` to `02:00:5e:00:53:ff`.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let hex: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+    let separators = s
+        .chars()
+        .filter(|c| !c.is_ascii_hexdigit())
+        .all(|c| c == ':' || c == '-');
+    if hex.len() != 12 || !separators {
+        return None;
+    }
+    let hex = hex.to_ascii_lowercase();
+    Some(
+        (0..6)
+            .map(|i| &hex[2 * i..2 * i + 2])
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
+/// A 0-100 severity's label.
+pub fn label(severity: u8) -> &'static str {
+    match severity {
+        0..=19 => "informational",
+        20..=39 => "low",
+        40..=69 => "medium",
+        70..=89 => "high",
+        _ => "critical",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_mac;
+
+    #[test]
+    fn macs_normalize_from_every_vendor_form() {
+        for m in ["02005E0053FF", "02-00-5e-00-53-ff", "02:00:5e:00:53:ff"] {
+            assert_eq!(normalize_mac(m).as_deref(), Some("02:00:5e:00:53:ff"));
+        }
+        assert_eq!(normalize_mac("02:00:5e:00:53"), None);
+        assert_eq!(normalize_mac("zz:00:5e:00:53:ff"), None);
+    }
+}

@@ -1,0 +1,16 @@
+//! EDR alerts: what Microsoft Defender, CrowdStrike Falcon and SentinelOne say about the
+//! devices this sensor watches, normalized into one shape, joined to the network's
+//! devices, and kept on their timelines.
+//!
+//! # Layout
+//! - [`alert`]: the normalized alert.
+//! - [`join`]: which network device an alert is about, and why.
+//! - [`sentinelone`]: SentinelOne threats (mapping; polling is to come).
+//! - [`import`]: JSON lines or vendor pages from a file, for air-gapped sites and replays.
+
+pub mod alert;
+pub mod import;
+pub mod join;
+pub mod sentinelone;
+
+pub use alert::{EdrAlert, Vendor};

@@ -1,0 +1,133 @@
+//! EDR alerts: one row per vendor alert (updated in place when the vendor updates it),
+//! with the normalized alert and its join in `data`, and an entry on the joined device's
+//! timeline the first time it is seen.
+
+use rusqlite::{OptionalExtension as _, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, sql};
+use crate::edr::{EdrAlert, join::Joined};
+
+/// A stored alert with its join.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    /// The row id.
+    pub id: i64,
+    /// The alert.
+    pub alert: EdrAlert,
+    /// Which device it joined, and why.
+    pub joined: Joined,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Data {
+    alert: EdrAlert,
+    joined: Joined,
+}
+
+impl Store {
+    /// Stores or updates an alert; returns whether it was new.
+    pub fn upsert_edr_alert(&mut self, a: &EdrAlert, joined: &Joined) -> Result<bool, StoreError> {
+        let data = serde_json::to_string(&Data {
+            alert: a.clone(),
+            joined: joined.clone(),
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
+        let ts = a.detected.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let tx = self
+            .conn()
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM edr_alerts WHERE vendor = ?1 AND vendor_id = ?2",
+                params![a.vendor.as_str(), a.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("find an EDR alert"))?;
+        let new = existing.is_none();
+        if let Some(id) = existing {
+            tx.execute(
+                "UPDATE edr_alerts SET device_id = ?2, ts_ns = ?3, severity = ?4, title = ?5, \
+                 data = ?6 WHERE id = ?1",
+                params![id, joined.device_id, ts, a.severity, a.title, data],
+            )
+            .map_err(sql("update an EDR alert"))?;
+        } else {
+            tx.execute(
+                "INSERT INTO edr_alerts (vendor, vendor_id, device_id, ts_ns, severity, title, \
+                 data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    a.vendor.as_str(),
+                    a.id,
+                    joined.device_id,
+                    ts,
+                    a.severity,
+                    a.title,
+                    data
+                ],
+            )
+            .map_err(sql("store an EDR alert"))?;
+            if let Some(device) = joined.device_id {
+                let id = tx.last_insert_rowid();
+                let link = a
+                    .link
+                    .as_deref()
+                    .map(|l| format!(" {l}"))
+                    .unwrap_or_default();
+                tx.execute(
+                    "INSERT INTO device_events (device_id, ts_ns, kind, ref_id, summary) \
+                     VALUES (?1, ?2, 'edr_alert', ?3, ?4)",
+                    params![
+                        device,
+                        ts,
+                        id,
+                        format!(
+                            "{}: {} ({}){link}",
+                            a.vendor.as_str(),
+                            a.title,
+                            a.severity_label
+                        )
+                    ],
+                )
+                .map_err(sql("log an EDR alert"))?;
+            }
+        }
+        tx.commit().map_err(sql("commit an EDR alert"))?;
+        Ok(new)
+    }
+
+    /// Stored alerts, newest detection first: only `device`'s if given; at most `limit`
+    /// (0: all).
+    pub fn edr_alerts(
+        &mut self,
+        device: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let limit = if limit == 0 { -1 } else { limit as i64 };
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, data FROM edr_alerts WHERE (?1 IS NULL OR device_id = ?1) \
+                 ORDER BY ts_ns DESC, id DESC LIMIT ?2",
+            )
+            .map_err(sql("prepare the EDR alert query"))?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map(params![device, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("query EDR alerts"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read an EDR alert"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, data)| {
+                let d: Data = serde_json::from_str(&data).ok()?;
+                Some(StoredAlert {
+                    id,
+                    alert: d.alert,
+                    joined: d.joined,
+                })
+            })
+            .collect())
+    }
+}
