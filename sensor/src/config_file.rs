@@ -54,6 +54,9 @@ pub struct ConfigFile {
     /// The exporters.
     #[serde(default)]
     pub export: Vec<ExportConfig>,
+    /// The EDR connectors.
+    #[serde(default)]
+    pub edr: Vec<crate::edr::connectors::EdrConfig>,
 }
 
 impl ConfigFile {
@@ -73,6 +76,15 @@ impl ConfigFile {
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut names = BTreeSet::new();
+        let mut edr_names = BTreeSet::new();
+        for c in &config.edr {
+            if !edr_names.insert(c.name.as_str()) {
+                return Err(format!(
+                    "two EDR connectors are named {:?}; names key their cursors and must differ",
+                    c.name
+                ));
+            }
+        }
         for e in &config.export {
             if !names.insert(e.name.as_str()) {
                 return Err(format!(

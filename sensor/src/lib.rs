@@ -16,6 +16,7 @@
 //! - [`response`]: actions and the kernel rules they own; reconcile on start.
 //! - [`edr`]: EDR alerts, normalized and joined to devices.
 //! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
+//! - [`http_client`]: outbound HTTPS with verified TLS.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
 //! - [`store`]: the embedded database (`SQLite`, WAL, migrations).
@@ -31,6 +32,7 @@ pub mod devices;
 pub mod ebpf;
 pub mod edr;
 pub mod export;
+pub mod http_client;
 pub mod instance_lock;
 pub mod response;
 pub mod store;

@@ -7,6 +7,7 @@
 //! - [`fixtures`]: the shared captures and EDR payloads beside the project.
 //! - [`cli`]: running `sensor` subcommands and reading their JSON.
 //! - [`running`]: a lab with an agent on its gateway, and its API.
+//! - [`tls_server`]: a local HTTPS server with a test CA, for vendor stand-ins.
 //! - [`traffic`]: TCP listeners and connection attempts across the lab.
 //! - [`bench`]: the benchmarks of `cargo xtask bench` and their report.
 //! - The namespaces, the lab and the agent process come from `xtask`'s library, which the
@@ -24,6 +25,7 @@ pub mod env;
 pub mod fixtures;
 pub mod packet;
 pub mod running;
+pub mod tls_server;
 pub mod traffic;
 
 /// The lab's addresses and names.

@@ -38,3 +38,17 @@ pub fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Runs `f` on a thread inside network namespace `ns`; sockets it makes stay there (so a
+/// test can stand up servers where the agent can reach them).
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open the namespace");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("enter the namespace");
+        f()
+    })
+    .join()
+    .expect("namespace thread")
+}

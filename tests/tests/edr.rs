@@ -92,3 +92,304 @@ fn r8_sentinelone_export_imports_and_malformed_files_are_counted() {
     assert!(alerts.iter().all(|a| a["joined"]["device_id"].is_null()));
     assert!(alerts.iter().any(|a| a["alert"]["ips"][0] == "10.77.1.13"));
 }
+
+mod sentinelone_api {
+    //! A stand-in for SentinelOne's threats API, speaking its documented protocol over the
+    //! fixture threats: `ApiToken` auth, `updatedAt__gte`, `limit`, `cursor` paging; with
+    //! failures to order (a 429 with `Retry-After`, 5xx answers).
+
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use axum::{
+        Json, Router,
+        extract::{Query, State},
+        http::{HeaderMap, StatusCode},
+        response::{IntoResponse, Response},
+        routing::get,
+    };
+    use serde_json::{Value, json};
+
+    pub const TOKEN: &str = "s1-test-token-7f3a";
+
+    #[derive(Default)]
+    pub struct Stub {
+        pub threats: Vec<Value>,
+        /// Answer this many requests with 429 (Retry-After: 1) first.
+        pub throttle: AtomicU32,
+        /// Answer this many paged requests (with a `cursor`) with 500 first.
+        pub fail_pages: AtomicU32,
+        pub requests: Mutex<Vec<String>>,
+    }
+
+    async fn threats(
+        State(stub): State<Arc<Stub>>,
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        stub.requests.lock().unwrap().push(format!("{q:?}"));
+        if headers.get("authorization").and_then(|v| v.to_str().ok())
+            != Some(&format!("ApiToken {TOKEN}"))
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "{\"errors\":[{\"code\":4010010}]}",
+            )
+                .into_response();
+        }
+        if stub
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response();
+        }
+        if q.contains_key("cursor")
+            && stub
+                .fail_pages
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response();
+        }
+        let since = q.get("updatedAt__gte").cloned().unwrap_or_default();
+        let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+        let offset: usize = q
+            .get("cursor")
+            .and_then(|c| c.strip_prefix("off-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let updated = |t: &Value| {
+            chrono::DateTime::parse_from_rfc3339(t["threatInfo"]["updatedAt"].as_str().unwrap())
+                .unwrap()
+        };
+        let matching: Vec<&Value> = stub
+            .threats
+            .iter()
+            .filter(|t| {
+                since.is_empty()
+                    || updated(t) >= chrono::DateTime::parse_from_rfc3339(&since).unwrap()
+            })
+            .collect();
+        let page: Vec<&Value> = matching.iter().skip(offset).take(limit).copied().collect();
+        let next = (offset + limit < matching.len()).then(|| format!("off-{}", offset + limit));
+        Json(json!({
+            "data": page,
+            "pagination": { "totalItems": matching.len(), "nextCursor": next },
+        }))
+        .into_response()
+    }
+
+    pub fn router(stub: Arc<Stub>) -> Router {
+        Router::new()
+            .route("/web/api/v2.1/threats", get(threats))
+            .with_state(stub)
+    }
+}
+
+#[test]
+fn r8_sentinelone_polls_page_by_page_survive_429_5xx_and_a_restart_mid_paging() {
+    use std::{
+        sync::{Arc, atomic::Ordering},
+        time::Duration,
+    };
+
+    use sensor::edr::{poll::SentinelOnePoller, sentinelone::api::Api};
+    use sentinelone_api::{Stub, TOKEN, router};
+
+    let scratch = env::Scratch::new("edr-s1");
+    sensor_tests::tls_server::make_ca(scratch.path());
+    let mut threats = Vec::new();
+    for n in 1..=2 {
+        let page: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                fixtures::shared_dir()
+                    .join(format!("edr-fixtures/sentinelone/threats.page{n}.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        threats.extend(page["data"].as_array().unwrap().iter().cloned());
+    }
+    threats.sort_by(|a, b| {
+        a["threatInfo"]["updatedAt"]
+            .as_str()
+            .cmp(&b["threatInfo"]["updatedAt"].as_str())
+    });
+    let stub = Arc::new(Stub {
+        threats,
+        ..Stub::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = sensor_tests::tls_server::serve(&rt, scratch.path(), router(Arc::clone(&stub)));
+    let console = format!("https://{addr}");
+    let ca = scratch.path().join("ca.pem");
+    let db = scratch.path().join("state").join("sensor.db");
+    let poller = |token: &str| SentinelOnePoller {
+        name: "s1".into(),
+        api: Api::new(&console, token, Some(&ca)).unwrap(),
+        db_path: db.clone(),
+        backoff: Duration::from_millis(20),
+    };
+    let count = || {
+        sensor::store::Store::open(&db)
+            .unwrap()
+            .edr_alerts(None, 0)
+            .unwrap()
+            .len()
+    };
+
+    // A 429 first (waited out), then page 1; page 2 keeps failing: the poll stops with
+    // page 1 stored and the cursor at its latest update.
+    stub.throttle.store(1, Ordering::SeqCst);
+    stub.fail_pages.store(100, Ordering::SeqCst);
+    let err = rt.block_on(poller(TOKEN).poll()).unwrap_err();
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert_eq!(count(), 100, "page 1 stored before the failure");
+
+    // As after a restart: a fresh poller resumes from the stored cursor, a 5xx is retried,
+    // and the rest arrives; nothing is stored twice.
+    stub.fail_pages.store(0, Ordering::SeqCst);
+    stub.throttle.store(1, Ordering::SeqCst);
+    let stats = rt.block_on(poller(TOKEN).poll()).unwrap();
+    assert_eq!(stats.invalid, 0);
+    assert!(stats.retries >= 1, "{stats:?}");
+    assert_eq!(count(), 111, "every fixture alert exactly once");
+    let again = rt.block_on(poller(TOKEN).poll()).unwrap();
+    assert_eq!(again.stored, 0, "{again:?}");
+    let asked = stub.requests.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|q| q.contains("updatedAt__gte")),
+        "later polls ask from the cursor: {asked:?}"
+    );
+
+    // A wrong token is an error that says so, and never shows the token.
+    let err = rt.block_on(poller("wrong-token-123").poll()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("HTTP 401"), "{text}");
+    assert!(!text.contains("wrong-token-123"));
+    // Links point back to the console.
+    let alerts = sensor::store::Store::open(&db)
+        .unwrap()
+        .edr_alerts(None, 1)
+        .unwrap();
+    assert!(
+        alerts[0]
+            .alert
+            .link
+            .as_deref()
+            .unwrap()
+            .starts_with(&console)
+    );
+}
+
+#[test]
+fn r8_the_agent_polls_a_configured_sentinelone_console() {
+    use std::{sync::Arc, thread, time::Instant};
+
+    use sensor_tests::{
+        running::{Running, SHORT_TIMEOUTS},
+        traffic::in_netns,
+    };
+    use sentinelone_api::{Stub, TOKEN, router};
+
+    if !env::require_root("r8_the_agent_polls_a_configured_sentinelone_console") {
+        return;
+    }
+    let files = env::Scratch::new("edr-agent-files");
+    sensor_tests::tls_server::make_ca(files.path());
+    let token_file = files.path().join("s1.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let config = files.path().join("sensor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[edr]]\nname = \"s1\"\nvendor = \"sentinelone\"\nconsole = \"https://127.0.0.1:18444\"\n\
+             token_file = \"{}\"\nca_file = \"{}\"\ninterval = \"1s\"\n",
+            token_file.display(),
+            files.path().join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut args = SHORT_TIMEOUTS.to_vec();
+    let config_arg = config.to_string_lossy().into_owned();
+    args.extend(["--config", &config_arg]);
+    let run = Running::start_with("edr-agent", &args);
+
+    // The stand-in console, inside the gateway's namespace where the agent runs.
+    let mut threats = Vec::new();
+    for n in 1..=2 {
+        let page: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                fixtures::shared_dir()
+                    .join(format!("edr-fixtures/sentinelone/threats.page{n}.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        threats.extend(page["data"].as_array().unwrap().iter().cloned());
+    }
+    threats.sort_by(|a, b| {
+        a["threatInfo"]["updatedAt"]
+            .as_str()
+            .cmp(&b["threatInfo"]["updatedAt"].as_str())
+    });
+    let stub = Arc::new(Stub {
+        threats,
+        ..Stub::default()
+    });
+    let listener = in_netns(run.lab.gateway.name(), || {
+        std::net::TcpListener::bind("127.0.0.1:18444").unwrap()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    sensor_tests::tls_server::serve_on(&rt, files.path(), router(Arc::clone(&stub)), listener);
+
+    let start = Instant::now();
+    let status = loop {
+        let all = run.api_json(&["edr", "status"]);
+        if all["s1"]["stored"].as_u64() == Some(111) {
+            break all;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "not polled: {all}\n{}",
+            run.agent.log_text()
+        );
+        thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert!(
+        status["s1"]["cursor"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("2026-11")),
+        "{status}"
+    );
+    let alerts = run.api_json(&["edr", "alerts", "--limit", "0"]);
+    assert_eq!(alerts.as_array().unwrap().len(), 111);
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["joined"]["device_id"].is_null()),
+        "the lab's devices are not the fixtures' (other MACs, other times): kept as unjoined"
+    );
+    assert!(
+        !run.agent.log_text().contains(TOKEN),
+        "the token is never logged"
+    );
+}

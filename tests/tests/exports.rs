@@ -5,7 +5,6 @@
 
 use std::{
     collections::BTreeSet,
-    fs::File,
     io::{BufRead as _, BufReader},
     net::{TcpListener, UdpSocket},
     sync::{Arc, Mutex},
@@ -18,11 +17,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use nix::sched::{CloneFlags, setns};
 use sensor_tests::{
     env,
     running::{Running, SHORT_TIMEOUTS},
-    traffic::{connects, listen_tcp, stop},
+    traffic::{connects, in_netns, listen_tcp, stop},
     xtask_lab as lab,
 };
 use serde_json::Value;
@@ -32,18 +30,6 @@ const TCP_PORT: u16 = 15_515;
 const HTTP_PORT: u16 = 18_080;
 const HTTPS_PORT: u16 = 18_443;
 const SECRET: &str = "Bearer test-token-5e4a";
-
-/// Runs `f` on a thread inside network namespace `ns`; sockets it makes stay there.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = File::open(&path).expect("open the namespace");
-        setns(&file, CloneFlags::CLONE_NEWNET).expect("enter the namespace");
-        f()
-    })
-    .join()
-    .expect("namespace thread")
-}
 
 /// What the HTTP collector saw: bodies accepted, requests refused, auth headers.
 #[derive(Default)]

@@ -42,6 +42,8 @@ pub struct ApiState {
     pub responder: Arc<Mutex<Responder>>,
     /// What the read endpoints read.
     pub paths: Paths,
+    /// The EDR connectors' state.
+    pub edr: crate::edr::connectors::Statuses,
 }
 
 /// An error answer: a status and a message that says what to do.
@@ -153,6 +155,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/breaches", get(breaches))
         .route("/v1/incidents", get(incidents))
         .route("/v1/edr_alerts", get(edr_alerts))
+        .route("/v1/edr/status", get(edr_status))
         .route("/metrics", get(prometheus))
         .with_state(state)
 }
@@ -347,6 +350,30 @@ async fn edr_alerts(
         })
         .await?,
     ))
+}
+
+async fn edr_status(
+    State(state): State<ApiState>,
+) -> Answer<std::collections::BTreeMap<String, crate::edr::connectors::ConnectorStatus>> {
+    let mut all = state
+        .edr
+        .lock()
+        .map(|s| s.clone())
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "status poisoned"))?;
+    let names: Vec<String> = all.keys().cloned().collect();
+    let cursors = with_store(&state, move |s| {
+        names
+            .into_iter()
+            .map(|n| Ok((s.edr_cursor(&n)?, n)))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    for (cursor, name) in cursors {
+        if let Some(s) = all.get_mut(&name) {
+            s.cursor = cursor;
+        }
+    }
+    Ok(Json(all))
 }
 
 async fn incidents(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {

@@ -46,6 +46,14 @@ pub enum EdrCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Each configured connector: last poll, cursor, counts, errors.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: super::api::ApiArgs,
+    },
     /// List alerts, newest first, with the device each joined.
     Alerts {
         /// Only this device's (an address, a MAC, a host name or an id).
@@ -103,6 +111,53 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                  skipped (see the log)",
                 total.read, total.stored, total.updated, total.joined, total.invalid
             ))?;
+        }
+        EdrCommand::Status { json, api } => {
+            let all: std::collections::BTreeMap<String, crate::edr::connectors::ConnectorStatus> =
+                api.client().get("/v1/edr/status")?;
+            if *json {
+                return Ok(output::json(&all)?);
+            }
+            let col = |header, right| Column { header, right };
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(
+                    || "never".to_owned(),
+                    |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                )
+            };
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|(name, s)| {
+                    vec![
+                        name.clone(),
+                        s.vendor.clone(),
+                        when(s.last_poll),
+                        when(s.last_ok),
+                        s.cursor.clone().unwrap_or_default(),
+                        s.stored.to_string(),
+                        s.invalid.to_string(),
+                        s.errors.to_string(),
+                        s.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    col("CONNECTOR", false),
+                    col("VENDOR", false),
+                    col("LAST POLL (UTC)", false),
+                    col("LAST OK (UTC)", false),
+                    col("CURSOR", false),
+                    col("STORED", true),
+                    col("INVALID", true),
+                    col("ERRORS", true),
+                    col("LAST ERROR", false),
+                ],
+                &rows,
+            )?;
+            if all.is_empty() {
+                output::line("no EDR connectors configured ([[edr]] in the config file)")?;
+            }
         }
         EdrCommand::Alerts {
             device,

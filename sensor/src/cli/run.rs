@@ -242,9 +242,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         pin_dir: args.pins.pin_dir.clone(),
         run_dir: args.run_dir.clone(),
     };
+    let edr_statuses = crate::edr::connectors::Statuses::default();
     let api_state = ApiState {
         responder,
         paths: paths.clone(),
+        edr: Arc::clone(&edr_statuses),
     };
     let socket = args.socket_path();
     let signal = runtime.block_on(async {
@@ -265,6 +267,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             EXPORT_INTERVAL,
         )
         .context("failed to start the exporters")?;
+        let connectors = crate::edr::connectors::spawn_all(
+            &config_file.edr,
+            &args.state.db_path(),
+            &edr_statuses,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("failed to start the EDR connectors")?;
         let metrics = match args.metrics_addr {
             Some(addr) => Some(serve_metrics(addr, paths).await?),
             None => None,
@@ -295,8 +304,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )
         .await;
         api.abort();
-        for e in exporters {
-            e.abort();
+        for t in exporters.into_iter().chain(connectors) {
+            t.abort();
         }
         if let Some(m) = metrics {
             m.abort();

@@ -5,12 +5,16 @@
 //! # Layout
 //! - [`alert`]: the normalized alert.
 //! - [`join`]: which network device an alert is about, and why.
-//! - [`sentinelone`]: SentinelOne threats (mapping; polling is to come).
+//! - [`sentinelone`]: SentinelOne threats: the API client and the mapping.
+//! - [`connectors`]: the configured connectors, polling in the agent, and their status.
+//! - [`poll`]: one poll: pages from the stored cursor, retried, stored, cursor moved.
 //! - [`import`]: JSON lines or vendor pages from a file, for air-gapped sites and replays.
 
 pub mod alert;
+pub mod connectors;
 pub mod import;
 pub mod join;
+pub mod poll;
 pub mod sentinelone;
 
 pub use alert::{EdrAlert, Vendor};

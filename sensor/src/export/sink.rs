@@ -107,21 +107,8 @@ impl Sink {
                 headers,
                 ca_file,
             } => {
-                let mut builder = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .user_agent(concat!("sensor/", env!("CARGO_PKG_VERSION")));
-                if let Some(ca) = ca_file {
-                    let pem = std::fs::read(ca).map_err(|e| {
-                        SinkError::Config(format!("failed to read ca_file {}: {e}", ca.display()))
-                    })?;
-                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                        SinkError::Config(format!("ca_file {} is not PEM: {e}", ca.display()))
-                    })?;
-                    builder = builder.add_root_certificate(cert);
-                }
-                let client = builder.build().map_err(|e| {
-                    SinkError::Config(format!("failed to build the HTTP client: {e}"))
-                })?;
+                let client = crate::http_client::build(ca_file.as_deref(), Duration::from_secs(30))
+                    .map_err(SinkError::Config)?;
                 let mut map = reqwest::header::HeaderMap::new();
                 for (k, v) in headers {
                     let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
@@ -244,14 +231,7 @@ impl Sink {
                         Err(e) => {
                             // The error's chain says why (TLS verification, refused, ...);
                             // reqwest strips URL credentials from it.
-                            let e = e.without_url();
-                            let mut reason = e.to_string();
-                            let mut source = std::error::Error::source(&e);
-                            while let Some(s) = source {
-                                reason = format!("{reason}: {s}");
-                                source = s.source();
-                            }
-                            last = reason;
+                            last = crate::http_client::chain(&e.without_url());
                         }
                     }
                     if attempt < HTTP_ATTEMPTS {

@@ -98,6 +98,30 @@ impl Store {
         Ok(new)
     }
 
+    /// Connector `name`'s cursor, if it has polled.
+    pub fn edr_cursor(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT cursor FROM edr_cursors WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read an EDR cursor"))
+    }
+
+    /// Moves connector `name`'s cursor.
+    pub fn set_edr_cursor(&mut self, name: &str, cursor: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO edr_cursors (name, cursor) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
+                params![name, cursor],
+            )
+            .map_err(sql("write an EDR cursor"))?;
+        Ok(())
+    }
+
     /// Stored alerts, newest detection first: only `device`'s if given; at most `limit`
     /// (0: all).
     pub fn edr_alerts(

@@ -59,6 +59,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("failed to migrate the database schema")]
     Migrate(#[source] rusqlite_migration::Error),
+    /// A blocking task died.
+    #[error("a store task failed: {0}")]
+    Task(String),
     /// A statement failed.
     #[error("failed to {what}")]
     Sql {

@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The first schema: connections, devices and their addresses over time, the per-device
@@ -143,6 +143,14 @@ CREATE TABLE export_cursors (
     kind    TEXT NOT NULL,
     last_id INTEGER NOT NULL,
     PRIMARY KEY (name, kind)
+);
+";
+
+/// Where each EDR connector is: its cursor (the vendor's latest update time stored).
+const V5: &str = "
+CREATE TABLE edr_cursors (
+    name   TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL
 );
 ";
 

@@ -1,4 +1,5 @@
-//! SentinelOne threats (`GET /web/api/v2.1/threats`). Polling comes with the connector
-//! trait; the mapping is used by imports today.
+//! SentinelOne threats (`GET /web/api/v2.1/threats`): the API client and the mapping to
+//! normalized alerts.
 
+pub mod api;
 pub mod map;

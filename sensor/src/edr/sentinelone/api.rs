@@ -1,0 +1,101 @@
+//! SentinelOne's threats API: `GET <console>/web/api/v2.1/threats?limit=N&sortBy=updatedAt
+//! &sortOrder=asc&updatedAt__gte=<cursor>[&cursor=<nextCursor>]` with `Authorization:
+//! ApiToken <token>`. Tokens are console service-user tokens: there is no refresh, a 401
+//! means the token must be replaced.
+
+use std::{path::Path, time::Duration};
+
+use serde_json::Value;
+
+use crate::edr::poll::{FetchError, Page};
+
+/// A client of one console.
+pub struct Api {
+    console: String,
+    token: String,
+    client: reqwest::Client,
+    page_size: u32,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("Api")
+            .field("console", &self.console)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// A client of `console` (its base URL) with `token`, trusting `ca_file` too.
+    pub fn new(console: &str, token: &str, ca_file: Option<&Path>) -> Result<Self, String> {
+        Ok(Self {
+            console: console.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+            client: crate::http_client::build(ca_file, Duration::from_mins(1))?,
+            page_size: 100,
+        })
+    }
+
+    /// The console's base URL (for pivot links).
+    pub fn console(&self) -> &str {
+        &self.console
+    }
+
+    /// One page of threats updated at or after `since`, from `cursor` on.
+    pub async fn page(
+        &self,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page, FetchError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("limit", self.page_size.to_string()),
+            ("sortBy", "updatedAt".to_owned()),
+            ("sortOrder", "asc".to_owned()),
+        ];
+        if let Some(s) = since {
+            query.push(("updatedAt__gte", s.to_owned()));
+        }
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        let response = self
+            .client
+            .get(format!("{}/web/api/v2.1/threats", self.console))
+            .query(&query)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("ApiToken {}", self.token),
+            )
+            .send()
+            .await
+            .map_err(|e| FetchError::Transport(crate::http_client::chain(&e.without_url())))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(FetchError::Status {
+                code: status.as_u16(),
+                retry_after,
+            });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| FetchError::Transport(crate::http_client::chain(&e.without_url())))?;
+        let body: Value =
+            serde_json::from_slice(&bytes).map_err(|e| FetchError::Body(e.to_string()))?;
+        let items = body["data"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| FetchError::Body("no `data` array in the answer".to_owned()))?;
+        Ok(Page {
+            items,
+            next: body["pagination"]["nextCursor"].as_str().map(str::to_owned),
+        })
+    }
+}
