@@ -187,6 +187,28 @@ mod sentinelone_api {
         .into_response()
     }
 
+    /// Every fixture threat, oldest update first.
+    pub fn fixture_threats() -> Vec<Value> {
+        let mut threats = Vec::new();
+        for n in 1..=2 {
+            let page: Value = serde_json::from_slice(
+                &std::fs::read(
+                    sensor_tests::fixtures::shared_dir()
+                        .join(format!("edr-fixtures/sentinelone/threats.page{n}.json")),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            threats.extend(page["data"].as_array().unwrap().iter().cloned());
+        }
+        threats.sort_by(|a, b| {
+            a["threatInfo"]["updatedAt"]
+                .as_str()
+                .cmp(&b["threatInfo"]["updatedAt"].as_str())
+        });
+        threats
+    }
+
     pub fn router(stub: Arc<Stub>) -> Router {
         Router::new()
             .route("/web/api/v2.1/threats", get(threats))
@@ -206,25 +228,8 @@ fn r8_sentinelone_polls_page_by_page_survive_429_5xx_and_a_restart_mid_paging() 
 
     let scratch = env::Scratch::new("edr-s1");
     sensor_tests::tls_server::make_ca(scratch.path());
-    let mut threats = Vec::new();
-    for n in 1..=2 {
-        let page: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                fixtures::shared_dir()
-                    .join(format!("edr-fixtures/sentinelone/threats.page{n}.json")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        threats.extend(page["data"].as_array().unwrap().iter().cloned());
-    }
-    threats.sort_by(|a, b| {
-        a["threatInfo"]["updatedAt"]
-            .as_str()
-            .cmp(&b["threatInfo"]["updatedAt"].as_str())
-    });
     let stub = Arc::new(Stub {
-        threats,
+        threats: sentinelone_api::fixture_threats(),
         ..Stub::default()
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -328,25 +333,8 @@ fn r8_the_agent_polls_a_configured_sentinelone_console() {
     let run = Running::start_with("edr-agent", &args);
 
     // The stand-in console, inside the gateway's namespace where the agent runs.
-    let mut threats = Vec::new();
-    for n in 1..=2 {
-        let page: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                fixtures::shared_dir()
-                    .join(format!("edr-fixtures/sentinelone/threats.page{n}.json")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        threats.extend(page["data"].as_array().unwrap().iter().cloned());
-    }
-    threats.sort_by(|a, b| {
-        a["threatInfo"]["updatedAt"]
-            .as_str()
-            .cmp(&b["threatInfo"]["updatedAt"].as_str())
-    });
     let stub = Arc::new(Stub {
-        threats,
+        threats: sentinelone_api::fixture_threats(),
         ..Stub::default()
     });
     let listener = in_netns(run.lab.gateway.name(), || {

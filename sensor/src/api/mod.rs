@@ -108,17 +108,13 @@ impl BreachesQuery {
         &self,
         store: &mut crate::store::Store,
     ) -> anyhow::Result<Vec<crate::detect::Breach>> {
-        let device_id = match &self.device {
-            Some(who) => {
-                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-                Some(store.find_device(who, now)?.ok_or_else(|| {
-                    anyhow::anyhow!("no device known as {who} (see `sensor devices`)")
-                })?)
-            }
-            None => None,
-        };
+        let device = self
+            .device
+            .as_deref()
+            .map(|who| device_id(store, who))
+            .transpose()?;
         Ok(store.breaches(&crate::store::breaches::BreachQuery {
-            device_id,
+            device_id: device,
             model: self.model.clone(),
             min_score: self.min_score.unwrap_or(0),
             since: self.since,
@@ -142,17 +138,22 @@ impl EdrQuery {
         &self,
         store: &mut crate::store::Store,
     ) -> anyhow::Result<Vec<crate::store::edr::StoredAlert>> {
-        let device = match &self.device {
-            Some(who) => {
-                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-                Some(store.find_device(who, now)?.ok_or_else(|| {
-                    anyhow::anyhow!("no device known as {who} (see `sensor devices`)")
-                })?)
-            }
-            None => None,
-        };
+        let device = self
+            .device
+            .as_deref()
+            .map(|who| device_id(store, who))
+            .transpose()?;
         Ok(store.edr_alerts(device, self.limit.unwrap_or(50))?)
     }
+}
+
+/// The device an analyst means by `who` (an address held now, a MAC, a host name, an id),
+/// or an error that says where to look.
+pub fn device_id(store: &mut crate::store::Store, who: &str) -> anyhow::Result<i64> {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    store
+        .find_device(who, now)?
+        .ok_or_else(|| anyhow::anyhow!("no device known as {who} (see `sensor devices`)"))
 }
 
 /// `POST /v1/actions/{id}/lift`.

@@ -57,10 +57,7 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
             .get(&format!("/v1/devices/{}", segment(&args.who)))?,
         Some(dir) => {
             let mut store = open_db(dir)?;
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-            let id = store
-                .find_device(&args.who, now)?
-                .ok_or_else(|| not_found(&args.who))?;
+            let id = crate::api::device_id(&mut store, &args.who)?;
             store
                 .device_summary(id)?
                 .ok_or_else(|| not_found(&args.who))?
@@ -158,10 +155,7 @@ pub fn log(args: &LogArgs) -> anyhow::Result<()> {
         ))?,
         Some(dir) => {
             let mut store = open_db(dir)?;
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-            let id = store
-                .find_device(&args.who, now)?
-                .ok_or_else(|| not_found(&args.who))?;
+            let id = crate::api::device_id(&mut store, &args.who)?;
             store.device_log(id, args.limit)?
         }
     };
