@@ -26,20 +26,24 @@ pub struct ImportStats {
 fn map(vendor: Vendor, v: &serde_json::Value, console: Option<&str>) -> Result<EdrAlert, String> {
     match vendor {
         Vendor::Sentinelone => sentinelone::map::map(v, console).map_err(|e| e.to_string()),
-        other => Err(format!("{} imports are not supported yet", other.as_str())),
+        Vendor::Crowdstrike => super::crowdstrike::map::map(v).map_err(|e| e.to_string()),
+        Vendor::Microsoft => Err("Microsoft Graph imports are not supported yet".to_owned()),
     }
 }
 
-/// The vendor objects in one JSON value: a page's `data` array, an array, or one object.
+/// The vendor objects in one JSON value: a page's `data` (SentinelOne) or `resources`
+/// (Falcon) array, an array, or one object.
 fn items(v: serde_json::Value) -> Vec<serde_json::Value> {
     match v {
-        serde_json::Value::Object(mut o)
-            if o.get("data").is_some_and(serde_json::Value::is_array) =>
-        {
-            match o.remove("data") {
-                Some(serde_json::Value::Array(a)) => a,
-                _ => Vec::new(),
+        serde_json::Value::Object(mut o) => {
+            for key in ["data", "resources"] {
+                if o.get(key).is_some_and(serde_json::Value::is_array)
+                    && let Some(serde_json::Value::Array(a)) = o.remove(key)
+                {
+                    return a;
+                }
             }
+            vec![serde_json::Value::Object(o)]
         }
         serde_json::Value::Array(a) => a,
         other => vec![other],
@@ -193,6 +197,33 @@ mod tests {
     }
 
     #[test]
+    fn falcon_alerts_import_once_and_join_the_lab_devices() {
+        let mut store = lab_store();
+        let text = std::fs::read_to_string(fixtures().join("crowdstrike/entities-alerts-v2.json"))
+            .unwrap();
+        let s = import(&mut store, Vendor::Crowdstrike, &text, "entities", None).unwrap();
+        assert_eq!((s.read, s.stored, s.joined, s.invalid), (111, 111, 111, 0));
+        let again = import(&mut store, Vendor::Crowdstrike, &text, "entities", None).unwrap();
+        assert_eq!((again.stored, again.updated), (0, 111));
+        let fs01 = store.device_by_hostname("fs-01").unwrap().unwrap();
+        let alerts = store.edr_alerts(Some(fs01), 0).unwrap();
+        assert!(!alerts.is_empty());
+        let a = &alerts[0].alert;
+        assert!(
+            a.link
+                .as_deref()
+                .unwrap()
+                .starts_with("https://falcon.crowdstrike.com/")
+        );
+        assert_eq!(a.macs, vec!["02:00:0a:4d:01:14".to_owned()]);
+        // The same stream in SentinelOne's shape lands on the same devices, in its own rows.
+        let s1 =
+            std::fs::read_to_string(fixtures().join("sentinelone/threats.page2.json")).unwrap();
+        import(&mut store, Vendor::Sentinelone, &s1, "s1", None).unwrap();
+        assert_eq!(store.edr_alerts(None, 0).unwrap().len(), 111 + 11);
+    }
+
+    #[test]
     fn malformed_payloads_are_counted_and_never_fatal() {
         let mut store = lab_store();
         let dir = fixtures().join("malformed");
@@ -202,19 +233,18 @@ mod tests {
             .collect();
         files.sort();
         assert!(files.len() >= 7);
-        for f in files {
-            let bytes = std::fs::read(&f).unwrap();
-            let text = String::from_utf8_lossy(&bytes);
-            let s = import(
-                &mut store,
-                Vendor::Sentinelone,
-                &text,
-                &f.display().to_string(),
-                None,
-            )
-            .unwrap();
-            assert_eq!(s.stored, 0, "{}: nothing stored", f.display());
-            assert!(s.invalid >= 1, "{}: counted as invalid", f.display());
+        for vendor in [Vendor::Sentinelone, Vendor::Crowdstrike] {
+            for f in &files {
+                let bytes = std::fs::read(f).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                let s = import(&mut store, vendor, &text, &f.display().to_string(), None).unwrap();
+                assert_eq!(s.stored, 0, "{vendor:?} {}: nothing stored", f.display());
+                assert!(
+                    s.invalid >= 1,
+                    "{vendor:?} {}: counted as invalid",
+                    f.display()
+                );
+            }
         }
         assert!(store.edr_alerts(None, 0).unwrap().is_empty());
     }

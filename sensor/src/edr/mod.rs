@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`alert`]: the normalized alert.
 //! - [`join`]: which network device an alert is about, and why.
+//! - [`crowdstrike`]: Falcon alerts: the mapping.
 //! - [`sentinelone`]: SentinelOne threats: the API client and the mapping.
 //! - [`connectors`]: the configured connectors, polling in the agent, and their status.
 //! - [`poll`]: one poll: pages from the stored cursor, retried, stored, cursor moved.
@@ -12,6 +13,7 @@
 
 pub mod alert;
 pub mod connectors;
+pub mod crowdstrike;
 pub mod import;
 pub mod join;
 pub mod poll;

@@ -1,0 +1,100 @@
+//! A Falcon alert entity to a normalized alert. Required: `composite_id`, a name
+//! (`display_name` or `name`), `updated_timestamp` and a detection time (`timestamp` or
+//! `created_timestamp`); everything else is optional. Falcon's severity is already 0-100.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::edr::alert::{EdrAlert, Vendor, label, normalize_mac};
+
+/// Why an alert could not be mapped.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MapError {
+    /// A required field is missing or of the wrong type.
+    #[error("field {0} is missing or not a string")]
+    Field(&'static str),
+    /// A time is not RFC 3339.
+    #[error("field {0} is not an RFC 3339 time")]
+    Time(&'static str),
+    /// Not a JSON object.
+    #[error("an alert must be a JSON object")]
+    NotObject,
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str().filter(|s| !s.is_empty())
+}
+
+fn time(v: &Value, key: &'static str) -> Result<DateTime<Utc>, MapError> {
+    let s = text(v, &[key]).ok_or(MapError::Field(key))?;
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| MapError::Time(key))
+}
+
+/// Maps one alert entity.
+pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
+    if !a.is_object() {
+        return Err(MapError::NotObject);
+    }
+    let id = text(a, &["composite_id"])
+        .ok_or(MapError::Field("composite_id"))?
+        .to_owned();
+    let title = text(a, &["display_name"])
+        .or_else(|| text(a, &["name"]))
+        .ok_or(MapError::Field("display_name"))?
+        .to_owned();
+    let updated = time(a, "updated_timestamp")?;
+    let detected = time(a, "timestamp").or_else(|_| time(a, "created_timestamp"))?;
+    let severity = a["severity"].as_u64().map_or(0, |s| s.min(100) as u8);
+    let s = |path: &[&str]| text(a, path).map(str::to_owned);
+    let ips: Vec<IpAddr> = text(a, &["device", "local_ip"])
+        .and_then(|ip| ip.parse().ok())
+        .into_iter()
+        .collect();
+    let remote_ips: Vec<IpAddr> = a["network_accesses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["remote_address"].as_str().and_then(|r| r.parse().ok()))
+        .collect();
+    let technique = match (s(&["technique_id"]), s(&["technique"])) {
+        (Some(id), Some(name)) => vec![format!("{id} {name}")],
+        (Some(one), None) | (None, Some(one)) => vec![one],
+        (None, None) => Vec::new(),
+    };
+    Ok(EdrAlert {
+        vendor: Vendor::Crowdstrike,
+        description: s(&["description"]).unwrap_or_default(),
+        severity,
+        severity_label: s(&["severity_name"])
+            .map_or_else(|| label(severity).to_owned(), |n| n.to_ascii_lowercase()),
+        tactic: s(&["tactic"]),
+        techniques: technique,
+        detected,
+        updated,
+        vendor_device_id: s(&["device", "device_id"]),
+        hostname: s(&["device", "hostname"]),
+        ips,
+        macs: text(a, &["device", "mac_address"])
+            .and_then(normalize_mac)
+            .into_iter()
+            .collect(),
+        user: s(&["user_name"]),
+        process: s(&["cmdline"]).or_else(|| s(&["filename"])),
+        file: s(&["filepath"]),
+        hash: s(&["sha256"]),
+        remote_ips,
+        urls: Vec::new(),
+        link: s(&["falcon_host_link"]),
+        id,
+        title,
+        raw: a.clone(),
+    })
+}
