@@ -223,7 +223,7 @@ fn r8_sentinelone_polls_page_by_page_survive_429_5xx_and_a_restart_mid_paging() 
         time::Duration,
     };
 
-    use sensor::edr::{poll::SentinelOnePoller, sentinelone::api::Api};
+    use sensor::edr::{poll::Poller, sentinelone::api::Api};
     use sentinelone_api::{Stub, TOKEN, router};
 
     let scratch = env::Scratch::new("edr-s1");
@@ -241,9 +241,9 @@ fn r8_sentinelone_polls_page_by_page_survive_429_5xx_and_a_restart_mid_paging() 
     let console = format!("https://{addr}");
     let ca = scratch.path().join("ca.pem");
     let db = scratch.path().join("state").join("sensor.db");
-    let poller = |token: &str| SentinelOnePoller {
+    let poller = |token: &str| Poller {
         name: "s1".into(),
-        api: Api::new(&console, token, Some(&ca)).unwrap(),
+        source: Box::new(Api::new(&console, token, Some(&ca)).unwrap()),
         db_path: db.clone(),
         backoff: Duration::from_millis(20),
     };

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::{Vendor, poll::SentinelOnePoller, sentinelone::api::Api};
+use super::{
+    Vendor,
+    poll::{Poller, Source},
+};
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
@@ -116,18 +119,23 @@ pub fn spawn_all(
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let mut tasks = Vec::new();
     for c in configs {
-        if c.vendor != Vendor::Sentinelone {
-            return Err(format!(
-                "connector {}: the {} poller is not built yet (import its alerts with \
-                 `sensor edr import`)",
-                c.name,
-                c.vendor.as_str()
-            ));
-        }
-        let poller = SentinelOnePoller {
+        let source: Box<dyn Source> = match c.vendor {
+            Vendor::Sentinelone => Box::new(
+                super::sentinelone::api::Api::new(&c.console, &token(c)?, c.ca_file.as_deref())
+                    .map_err(|e| format!("connector {}: {e}", c.name))?,
+            ),
+            Vendor::Crowdstrike | Vendor::Microsoft => {
+                return Err(format!(
+                    "connector {}: the {} poller is not built yet (import its alerts with \
+                     `sensor edr import`)",
+                    c.name,
+                    c.vendor.as_str()
+                ));
+            }
+        };
+        let poller = Poller {
             name: c.name.clone(),
-            api: Api::new(&c.console, &token(c)?, c.ca_file.as_deref())
-                .map_err(|e| format!("connector {}: {e}", c.name))?,
+            source,
             db_path: db_path.to_path_buf(),
             backoff: Duration::from_secs(2),
         };

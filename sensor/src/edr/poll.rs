@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{EdrAlert, join, sentinelone};
+use super::{EdrAlert, Vendor, join};
 use crate::store::{Store, StoreError};
 
 /// One page of vendor objects.
@@ -42,13 +42,28 @@ pub enum FetchError {
     Body(String),
 }
 
+/// A page being fetched.
+pub type PageFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Page, FetchError>> + Send + 'a>>;
+
+/// A vendor's alert API, as the poller sees it: pages of raw objects from a cursor, and
+/// the mapping of one object. One implementation per vendor, in the vendor's folder.
+pub trait Source: Send + Sync {
+    /// The vendor.
+    fn vendor(&self) -> Vendor;
+    /// One page of objects updated at or after `since`, from the page cursor `cursor`.
+    fn page<'a>(&'a self, since: Option<&'a str>, cursor: Option<&'a str>) -> PageFuture<'a>;
+    /// One object as a normalized alert, or why not.
+    fn map(&self, item: &Value) -> Result<EdrAlert, String>;
+}
+
 /// Why a poll stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     /// Fetching failed after its retries.
     #[error("failed to fetch from {vendor}: {source}")]
     Fetch {
-        /// Which connector.
+        /// Which vendor.
         vendor: &'static str,
         /// The last failure.
         #[source]
@@ -77,20 +92,28 @@ pub struct PollStats {
 /// Attempts per page.
 const ATTEMPTS: u32 = 4;
 
-/// A SentinelOne poller.
-#[derive(Debug)]
-pub struct SentinelOnePoller {
+/// A poller of one connector.
+pub struct Poller {
     /// The connector's name (keys its cursor).
     pub name: String,
-    /// The API client.
-    pub api: sentinelone::api::Api,
+    /// The vendor's API.
+    pub source: Box<dyn Source>,
     /// The database.
     pub db_path: PathBuf,
     /// The first wait after a 429 or 5xx without `Retry-After`; doubled each time.
     pub backoff: Duration,
 }
 
-impl SentinelOnePoller {
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("name", &self.name)
+            .field("vendor", &self.source.vendor())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poller {
     async fn fetch(
         &self,
         since: Option<&str>,
@@ -100,7 +123,7 @@ impl SentinelOnePoller {
         let mut wait = self.backoff;
         let mut attempt = 1;
         loop {
-            match self.api.page(since, cursor).await {
+            match self.source.page(since, cursor).await {
                 Ok(page) => return Ok(page),
                 Err(FetchError::Status { code, retry_after })
                     if (code == 429 || code >= 500) && attempt < ATTEMPTS =>
@@ -121,7 +144,7 @@ impl SentinelOnePoller {
                 }
                 Err(source) => {
                     return Err(PollError::Fetch {
-                        vendor: "sentinelone",
+                        vendor: self.source.vendor().as_str(),
                         source,
                     });
                 }
@@ -142,7 +165,7 @@ impl SentinelOnePoller {
             stats.pages += 1;
             let mut alerts: Vec<EdrAlert> = Vec::new();
             for item in &page.items {
-                match sentinelone::map::map(item, Some(self.api.console())) {
+                match self.source.map(item) {
                     Ok(a) => alerts.push(a),
                     Err(err) => {
                         stats.invalid += 1;

@@ -7,7 +7,10 @@ use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 
-use crate::edr::poll::{FetchError, Page};
+use crate::edr::{
+    EdrAlert, Vendor,
+    poll::{FetchError, Page, PageFuture, Source},
+};
 
 /// A client of one console.
 pub struct Api {
@@ -37,17 +40,8 @@ impl Api {
         })
     }
 
-    /// The console's base URL (for pivot links).
-    pub fn console(&self) -> &str {
-        &self.console
-    }
-
     /// One page of threats updated at or after `since`, from `cursor` on.
-    pub async fn page(
-        &self,
-        since: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<Page, FetchError> {
+    async fn fetch(&self, since: Option<&str>, cursor: Option<&str>) -> Result<Page, FetchError> {
         let mut query: Vec<(&str, String)> = vec![
             ("limit", self.page_size.to_string()),
             ("sortBy", "updatedAt".to_owned()),
@@ -97,5 +91,19 @@ impl Api {
             items,
             next: body["pagination"]["nextCursor"].as_str().map(str::to_owned),
         })
+    }
+}
+
+impl Source for Api {
+    fn vendor(&self) -> Vendor {
+        Vendor::Sentinelone
+    }
+
+    fn page<'a>(&'a self, since: Option<&'a str>, cursor: Option<&'a str>) -> PageFuture<'a> {
+        Box::pin(self.fetch(since, cursor))
+    }
+
+    fn map(&self, item: &Value) -> Result<EdrAlert, String> {
+        super::map::map(item, Some(&self.console)).map_err(|e| e.to_string())
     }
 }
