@@ -381,3 +381,222 @@ fn r8_the_agent_polls_a_configured_sentinelone_console() {
         "the token is never logged"
     );
 }
+
+mod falcon_api {
+    //! A stand-in for Falcon's alerts API over the fixture alerts: the `OAuth2` token
+    //! endpoint, FQL `updated_timestamp:>=` ids with `after` paging, entities by id; tokens
+    //! can be revoked mid-run (a 401) and the first query answered with a 429.
+
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use axum::{
+        Form, Json, Router,
+        extract::{Query, State},
+        http::{HeaderMap, StatusCode},
+        response::{IntoResponse, Response},
+        routing::{get, post},
+    };
+    use serde_json::{Value, json};
+
+    pub const CLIENT: &str = "cs-client";
+    pub const SECRET: &str = "cs-secret-91c2";
+
+    #[derive(Default)]
+    pub struct Stub {
+        pub alerts: Vec<Value>,
+        pub issued: AtomicU32,
+        pub valid: Mutex<Option<String>>,
+        pub throttle: AtomicU32,
+    }
+
+    async fn token(
+        State(stub): State<Arc<Stub>>,
+        Form(form): Form<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        if form.get("client_id").map(String::as_str) != Some(CLIENT)
+            || form.get("client_secret").map(String::as_str) != Some(SECRET)
+        {
+            return (StatusCode::FORBIDDEN, "{}").into_response();
+        }
+        let n = stub.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let t = format!("tok-{n}");
+        *stub.valid.lock().unwrap() = Some(t.clone());
+        Json(json!({ "access_token": t, "token_type": "bearer", "expires_in": 1799 }))
+            .into_response()
+    }
+
+    fn authorized(stub: &Stub, headers: &HeaderMap) -> bool {
+        let want = stub.valid.lock().unwrap().clone();
+        want.is_some_and(|t| {
+            headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {t}"))
+        })
+    }
+
+    async fn ids(
+        State(stub): State<Arc<Stub>>,
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        if !authorized(&stub, &headers) {
+            return (StatusCode::UNAUTHORIZED, "{}").into_response();
+        }
+        if stub
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "{}").into_response();
+        }
+        let since = q
+            .get("filter")
+            .and_then(|f| f.strip_prefix("updated_timestamp:>='"))
+            .and_then(|f| f.strip_suffix('\''))
+            .map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap());
+        let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+        let offset: usize = q
+            .get("after")
+            .and_then(|a| a.strip_prefix("a-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let matching: Vec<&Value> = stub
+            .alerts
+            .iter()
+            .filter(|a| {
+                since.is_none_or(|s| {
+                    chrono::DateTime::parse_from_rfc3339(a["updated_timestamp"].as_str().unwrap())
+                        .unwrap()
+                        >= s
+                })
+            })
+            .collect();
+        let page: Vec<&Value> = matching.iter().skip(offset).take(limit).copied().collect();
+        let after = if offset + limit < matching.len() {
+            format!("a-{}", offset + limit)
+        } else {
+            String::new()
+        };
+        Json(json!({
+            "meta": { "pagination": { "offset": offset, "limit": limit, "total": matching.len(), "after": after } },
+            "resources": page.iter().map(|a| a["composite_id"].clone()).collect::<Vec<_>>(),
+            "errors": [],
+        }))
+        .into_response()
+    }
+
+    async fn entities(
+        State(stub): State<Arc<Stub>>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if !authorized(&stub, &headers) {
+            return (StatusCode::UNAUTHORIZED, "{}").into_response();
+        }
+        let wanted: Vec<&str> = body["composite_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let found: Vec<&Value> = stub
+            .alerts
+            .iter()
+            .filter(|a| wanted.contains(&a["composite_id"].as_str().unwrap()))
+            .collect();
+        Json(json!({ "meta": {}, "resources": found, "errors": [] })).into_response()
+    }
+
+    pub fn router(stub: Arc<Stub>) -> Router {
+        Router::new()
+            .route("/oauth2/token", post(token))
+            .route("/alerts/queries/alerts/v2", get(ids))
+            .route("/alerts/entities/alerts/v2", post(entities))
+            .with_state(stub)
+    }
+}
+
+#[test]
+fn r8_falcon_polls_with_tokens_renewed_on_401_and_retries_on_429() {
+    use std::{sync::Arc, time::Duration};
+
+    use falcon_api::{CLIENT, SECRET, Stub, router};
+    use sensor::edr::{crowdstrike::api::Api, poll::Poller};
+
+    let scratch = env::Scratch::new("edr-falcon");
+    sensor_tests::tls_server::make_ca(scratch.path());
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            fixtures::shared_dir().join("edr-fixtures/crowdstrike/entities-alerts-v2.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut alerts = doc["resources"].as_array().unwrap().clone();
+    alerts.sort_by(|a, b| {
+        a["updated_timestamp"]
+            .as_str()
+            .cmp(&b["updated_timestamp"].as_str())
+    });
+    let stub = Arc::new(Stub {
+        alerts,
+        ..Stub::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = sensor_tests::tls_server::serve(&rt, scratch.path(), router(Arc::clone(&stub)));
+    let base = format!("https://{addr}");
+    let ca = scratch.path().join("ca.pem");
+    let db = scratch.path().join("state").join("sensor.db");
+    let poller = Poller {
+        name: "falcon".into(),
+        source: Box::new(Api::new(&base, CLIENT, SECRET, Some(&ca)).unwrap()),
+        db_path: db.clone(),
+        backoff: Duration::from_millis(20),
+    };
+    let count = || {
+        sensor::store::Store::open(&db)
+            .unwrap()
+            .edr_alerts(None, 0)
+            .unwrap()
+            .len()
+    };
+
+    stub.throttle.store(1, std::sync::atomic::Ordering::SeqCst);
+    let first = rt.block_on(poller.poll()).unwrap();
+    assert_eq!(first.stored, 111, "{first:?}");
+    assert!(first.retries >= 1, "the 429 was waited out: {first:?}");
+    assert_eq!(
+        stub.issued.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one token, reused"
+    );
+
+    // The token is revoked: the next request gets a 401, a new token is fetched, and the
+    // poll goes on; nothing is stored twice.
+    *stub.valid.lock().unwrap() = Some("revoked".into());
+    let second = rt.block_on(poller.poll()).unwrap();
+    assert_eq!(second.stored, 0, "{second:?}");
+    assert_eq!(
+        stub.issued.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "renewed on 401"
+    );
+    assert_eq!(count(), 111);
+
+    // Wrong credentials: an error that says so, without the secret.
+    let wrong = Poller {
+        name: "falcon".into(),
+        source: Box::new(Api::new(&base, CLIENT, "not-the-secret-55", Some(&ca)).unwrap()),
+        db_path: db.clone(),
+        backoff: Duration::from_millis(20),
+    };
+    let err = format!("{:#}", rt.block_on(wrong.poll()).unwrap_err());
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(!err.contains("not-the-secret-55"));
+}

@@ -3,6 +3,13 @@
 //!
 //! ```toml
 //! [[edr]]
+//! name = "falcon"
+//! vendor = "crowdstrike"
+//! console = "https://api.eu-1.crowdstrike.com"
+//! client_id = "0123abcd..."
+//! token_env = "FALCON_CLIENT_SECRET"
+//!
+//! [[edr]]
 //! name = "s1"
 //! vendor = "sentinelone"
 //! console = "https://usea1-acme.sentinelone.net"
@@ -45,9 +52,13 @@ pub struct EdrConfig {
     pub name: String,
     /// The vendor.
     pub vendor: Vendor,
-    /// The console or API base URL.
+    /// The console (SentinelOne) or API base URL (Falcon: the region's, e.g.
+    /// `https://api.eu-1.crowdstrike.com`).
     pub console: String,
-    /// A file holding the API token.
+    /// Falcon: the API client id (its secret goes in `token_file` or `token_env`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// A file holding the API token (Falcon: the client secret).
     #[serde(default)]
     pub token_file: Option<PathBuf>,
     /// An environment variable holding the API token.
@@ -124,7 +135,21 @@ pub fn spawn_all(
                 super::sentinelone::api::Api::new(&c.console, &token(c)?, c.ca_file.as_deref())
                     .map_err(|e| format!("connector {}: {e}", c.name))?,
             ),
-            Vendor::Crowdstrike | Vendor::Microsoft => {
+            Vendor::Crowdstrike => {
+                let id = c.client_id.as_deref().ok_or_else(|| {
+                    format!("connector {}: a Falcon connector needs client_id", c.name)
+                })?;
+                Box::new(
+                    super::crowdstrike::api::Api::new(
+                        &c.console,
+                        id,
+                        &token(c)?,
+                        c.ca_file.as_deref(),
+                    )
+                    .map_err(|e| format!("connector {}: {e}", c.name))?,
+                )
+            }
+            Vendor::Microsoft => {
                 return Err(format!(
                     "connector {}: the {} poller is not built yet (import its alerts with \
                      `sensor edr import`)",

@@ -1,4 +1,5 @@
-//! CrowdStrike Falcon alerts (`/alerts/entities/alerts/v2`): the mapping to normalized
-//! alerts; the poller (`OAuth2` token, FQL ids then entities) is to come.
+//! CrowdStrike Falcon alerts (`/alerts/entities/alerts/v2`): the API client and the
+//! mapping to normalized alerts.
 
+pub mod api;
 pub mod map;
