@@ -138,3 +138,30 @@ pub fn serve_on(
     });
     addr
 }
+
+/// A running stand-in: its runtime (keep it alive), its base URL, and the CA to trust.
+#[derive(Debug)]
+pub struct StandIn {
+    /// The runtime the server runs on; also for the client under test.
+    pub runtime: tokio::runtime::Runtime,
+    /// `https://127.0.0.1:PORT`.
+    pub base: String,
+    /// The test CA's certificate.
+    pub ca: std::path::PathBuf,
+}
+
+/// Makes a test CA in `dir` and serves `router` over TLS on a free local port.
+pub fn stand_in(dir: &Path, router: Router) -> StandIn {
+    make_ca(dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let addr = serve(&runtime, dir, router);
+    StandIn {
+        runtime,
+        base: format!("https://{addr}"),
+        ca: dir.join("ca.pem"),
+    }
+}

@@ -227,19 +227,12 @@ fn r8_sentinelone_polls_page_by_page_survive_429_5xx_and_a_restart_mid_paging() 
     use sentinelone_api::{Stub, TOKEN, router};
 
     let scratch = env::Scratch::new("edr-s1");
-    sensor_tests::tls_server::make_ca(scratch.path());
     let stub = Arc::new(Stub {
         threats: sentinelone_api::fixture_threats(),
         ..Stub::default()
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = sensor_tests::tls_server::serve(&rt, scratch.path(), router(Arc::clone(&stub)));
-    let console = format!("https://{addr}");
-    let ca = scratch.path().join("ca.pem");
+    let server = sensor_tests::tls_server::stand_in(scratch.path(), router(Arc::clone(&stub)));
+    let (rt, console, ca) = (&server.runtime, server.base.clone(), server.ca.clone());
     let db = scratch.path().join("state").join("sensor.db");
     let poller = |token: &str| Poller {
         name: "s1".into(),
@@ -526,7 +519,6 @@ fn r8_falcon_polls_with_tokens_renewed_on_401_and_retries_on_429() {
     use sensor::edr::{crowdstrike::api::Api, poll::Poller};
 
     let scratch = env::Scratch::new("edr-falcon");
-    sensor_tests::tls_server::make_ca(scratch.path());
     let doc: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             fixtures::shared_dir().join("edr-fixtures/crowdstrike/entities-alerts-v2.json"),
@@ -544,14 +536,8 @@ fn r8_falcon_polls_with_tokens_renewed_on_401_and_retries_on_429() {
         alerts,
         ..Stub::default()
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = sensor_tests::tls_server::serve(&rt, scratch.path(), router(Arc::clone(&stub)));
-    let base = format!("https://{addr}");
-    let ca = scratch.path().join("ca.pem");
+    let server = sensor_tests::tls_server::stand_in(scratch.path(), router(Arc::clone(&stub)));
+    let (rt, base, ca) = (&server.runtime, server.base.clone(), server.ca.clone());
     let db = scratch.path().join("state").join("sensor.db");
     let poller = Poller {
         name: "falcon".into(),

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`alert`]: the normalized alert.
+//! - [`fields`]: reading vendor payloads (shared by the mappings).
 //! - [`join`]: which network device an alert is about, and why.
 //! - [`crowdstrike`]: Falcon alerts: the mapping.
 //! - [`sentinelone`]: SentinelOne threats: the API client and the mapping.
@@ -14,6 +15,7 @@
 pub mod alert;
 pub mod connectors;
 pub mod crowdstrike;
+pub mod fields;
 pub mod import;
 pub mod join;
 pub mod poll;

@@ -4,39 +4,12 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::edr::alert::{EdrAlert, Vendor, label, normalize_mac};
-
-/// Why an alert could not be mapped.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MapError {
-    /// A required field is missing or of the wrong type.
-    #[error("field {0} is missing or not a string")]
-    Field(&'static str),
-    /// A time is not RFC 3339.
-    #[error("field {0} is not an RFC 3339 time")]
-    Time(&'static str),
-    /// Not a JSON object.
-    #[error("an alert must be a JSON object")]
-    NotObject,
-}
-
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str().filter(|s| !s.is_empty())
-}
-
-fn time(v: &Value, key: &'static str) -> Result<DateTime<Utc>, MapError> {
-    let s = text(v, &[key]).ok_or(MapError::Field(key))?;
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| MapError::Time(key))
-}
+use crate::edr::{
+    alert::{EdrAlert, Vendor, label, normalize_mac},
+    fields::{MapError, text, time},
+};
 
 /// Maps one alert entity.
 pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
@@ -50,8 +23,9 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         .or_else(|| text(a, &["name"]))
         .ok_or(MapError::Field("display_name"))?
         .to_owned();
-    let updated = time(a, "updated_timestamp")?;
-    let detected = time(a, "timestamp").or_else(|_| time(a, "created_timestamp"))?;
+    let updated = time(a, &["updated_timestamp"], "updated_timestamp")?;
+    let detected = time(a, &["timestamp"], "timestamp")
+        .or_else(|_| time(a, &["created_timestamp"], "created_timestamp"))?;
     let severity = a["severity"].as_u64().map_or(0, |s| s.min(100) as u8);
     let s = |path: &[&str]| text(a, path).map(str::to_owned);
     let ips: Vec<IpAddr> = text(a, &["device", "local_ip"])

@@ -4,39 +4,12 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::edr::alert::{EdrAlert, Vendor, label, normalize_mac};
-
-/// Why a threat could not be mapped.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MapError {
-    /// A required field is missing or of the wrong type.
-    #[error("field {0} is missing or not a string")]
-    Field(&'static str),
-    /// A time is not RFC 3339.
-    #[error("field {0} is not an RFC 3339 time")]
-    Time(&'static str),
-    /// Not a JSON object.
-    #[error("a threat must be a JSON object")]
-    NotObject,
-}
-
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str().filter(|s| !s.is_empty())
-}
-
-fn time(v: &Value, path: &[&str], name: &'static str) -> Result<DateTime<Utc>, MapError> {
-    let s = text(v, path).ok_or(MapError::Field(name))?;
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| MapError::Time(name))
-}
+use crate::edr::{
+    alert::{EdrAlert, Vendor, label, normalize_mac},
+    fields::{MapError, text, time},
+};
 
 /// Maps one threat; `console` is the console's base URL (for the pivot link).
 pub fn map(t: &Value, console: Option<&str>) -> Result<EdrAlert, MapError> {
