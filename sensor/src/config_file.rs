@@ -25,6 +25,13 @@ use serde::Deserialize;
 
 use crate::export::ExportConfig;
 
+/// A serde field written like `90s`, `30m`, `2h` (the durations of model and connector
+/// files).
+pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
 /// Why the config file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

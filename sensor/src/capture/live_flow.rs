@@ -113,6 +113,17 @@ pub fn proto_name(proto: u8) -> String {
     }
 }
 
+/// The inverse of [`proto_name`]: `tcp` is 6, `"47"` is 47.
+pub fn proto_number(name: &str) -> Option<u8> {
+    match name {
+        "icmp" => Some(1),
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmpv6" => Some(58),
+        other => other.parse().ok(),
+    }
+}
+
 fn flags(bits: u8) -> String {
     [
         (tcp_flags::SYN, 'S'),

@@ -74,20 +74,7 @@ impl Pipeline {
             now_ns,
         )?;
         if let Some(engine) = self.engine.as_mut() {
-            let mut breaches = engine.observe(&swept.records);
-            for b in &breaches {
-                info!(
-                    model = %b.model,
-                    score = b.score,
-                    device = ?b.device_id,
-                    "breach: {}",
-                    b.evidence.summary
-                );
-            }
-            swept.breaches = breaches.len();
-            if let Err(err) = store.insert_breaches(&mut breaches) {
-                warn!(error = %err, breaches = breaches.len(), "failed to store breaches");
-            }
+            swept.breaches = record_breaches(store, engine.observe(&swept.records));
         }
         Ok(swept)
     }
@@ -108,15 +95,7 @@ impl Pipeline {
             std::net::IpAddr::from(arp.target_ip),
             device,
         );
-        let mut breaches = engine.observe(std::slice::from_ref(&record));
-        if !breaches.is_empty() {
-            for b in &breaches {
-                info!(model = %b.model, score = b.score, "breach: {}", b.evidence.summary);
-            }
-            if let Err(err) = store.insert_breaches(&mut breaches) {
-                warn!(error = %err, "failed to store breaches");
-            }
-        }
+        record_breaches(store, engine.observe(std::slice::from_ref(&record)));
     }
 
     fn utc_ns(&self, kernel_ns: u64) -> i64 {
@@ -125,4 +104,23 @@ impl Pipeline {
             .timestamp_nanos_opt()
             .unwrap_or(i64::MAX)
     }
+}
+
+/// Logs and stores breaches (a failure to store is logged, not fatal); returns how many.
+fn record_breaches(store: &mut Store, mut breaches: Vec<crate::detect::Breach>) -> usize {
+    for b in &breaches {
+        info!(
+            model = %b.model,
+            score = b.score,
+            device = ?b.device_id,
+            "breach: {}",
+            b.evidence.summary
+        );
+    }
+    if !breaches.is_empty()
+        && let Err(err) = store.insert_breaches(&mut breaches)
+    {
+        warn!(error = %err, breaches = breaches.len(), "failed to store breaches");
+    }
+    breaches.len()
 }

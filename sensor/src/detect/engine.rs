@@ -116,6 +116,12 @@ impl Engine {
             };
             let orig_inside = model::inside(&self.internal, r.orig_h);
             let resp_inside = model::inside(&self.internal, r.resp_h);
+            // Once per record: the rarity models and the learning read the same values.
+            let features = if r.proto == ARP {
+                Vec::new()
+            } else {
+                baseline::features(r, orig_inside, resp_inside)
+            };
             for (i, active) in self.models.iter_mut().enumerate() {
                 if !active.model.filter.admits(r, orig_inside, resp_inside) {
                     continue;
@@ -129,6 +135,7 @@ impl Engine {
                     orig_inside,
                     resp_inside,
                     baseline: &self.baseline,
+                    features: &features,
                     observed_s,
                     window: active.model.window,
                 };
@@ -142,7 +149,7 @@ impl Engine {
                     }
                 }
             }
-            self.learn(r, orig_inside, resp_inside);
+            self.learn(r, orig_inside, resp_inside, features);
         }
         found
             .into_iter()
@@ -150,7 +157,13 @@ impl Engine {
             .collect()
     }
 
-    fn learn(&mut self, r: &ConnRecord, orig_inside: bool, resp_inside: bool) {
+    fn learn(
+        &mut self,
+        r: &ConnRecord,
+        orig_inside: bool,
+        resp_inside: bool,
+        features: Vec<(baseline::Feature, String)>,
+    ) {
         use chrono::Timelike as _;
         if r.proto == ARP {
             return;
@@ -167,7 +180,7 @@ impl Engine {
             }
         }
         let server = self.baseline.holder(r.resp_h);
-        for (feature, value) in baseline::features(r, orig_inside, resp_inside) {
+        for (feature, value) in features {
             // A service is the responder's; everything else the originator's.
             let owner = if feature == baseline::Feature::PortServed {
                 server

@@ -84,11 +84,6 @@ impl Filter {
     }
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
 fn default_window() -> Duration {
     Duration::from_mins(10)
 }
@@ -112,10 +107,16 @@ pub struct Model {
     /// The score at full strength, 0-100.
     pub score: u8,
     /// The time window the detector looks over.
-    #[serde(default = "default_window", deserialize_with = "duration")]
+    #[serde(
+        default = "default_window",
+        deserialize_with = "crate::config_file::duration"
+    )]
     pub window: Duration,
     /// At most one breach per key per this long.
-    #[serde(default = "default_throttle", deserialize_with = "duration")]
+    #[serde(
+        default = "default_throttle",
+        deserialize_with = "crate::config_file::duration"
+    )]
     pub throttle: Duration,
     /// False to ship a model switched off.
     #[serde(default = "enabled")]

@@ -11,6 +11,7 @@ pub mod loader;
 pub mod maps;
 pub mod pins;
 pub mod rules;
+pub mod target;
 
 pub use loader::{AttachMode, Attached, Datapath, LoadOptions, LoaderError, Shutdown, detach_all};
 pub use maps::{Counters, FlowTable, MapsError};

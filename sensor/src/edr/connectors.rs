@@ -35,11 +35,6 @@ use super::{
     poll::{Poller, Source},
 };
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
 const fn default_interval() -> Duration {
     Duration::from_mins(1)
 }
@@ -68,7 +63,10 @@ pub struct EdrConfig {
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Time between polls.
-    #[serde(default = "default_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "crate::config_file::duration"
+    )]
     pub interval: Duration,
 }
 

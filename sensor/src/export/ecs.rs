@@ -11,16 +11,6 @@ fn observer() -> Value {
     json!({ "vendor": PRODUCT, "product": PRODUCT, "type": "sensor", "version": VERSION })
 }
 
-fn transport_number(proto: &str) -> Option<u8> {
-    match proto {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmpv6" => Some(58),
-        other => other.parse().ok(),
-    }
-}
-
 fn conn(c: &ConnRecord) -> Value {
     let mut v = json!({
         "@timestamp": c.ts,
@@ -36,7 +26,7 @@ fn conn(c: &ConnRecord) -> Value {
         "network": {
             "community_id": c.community_id,
             "transport": c.proto,
-            "iana_number": transport_number(&c.proto).map(|n| n.to_string()),
+            "iana_number": crate::capture::live_flow::proto_number(&c.proto).map(|n| n.to_string()),
             "bytes": c.orig_bytes + c.resp_bytes,
             "packets": c.orig_pkts + c.resp_pkts,
         },

@@ -29,13 +29,7 @@ fn network_activity(c: &ConnRecord) -> Value {
         _ => (2, "Close"),
     };
     let end = c.ts + chrono::Duration::milliseconds((c.duration * 1000.0) as i64);
-    let protocol_num: Option<u8> = match c.proto.as_str() {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmpv6" => Some(58),
-        other => other.parse().ok(),
-    };
+    let protocol_num = crate::capture::live_flow::proto_number(&c.proto);
     let mut v = json!({
         "class_uid": 4001,
         "class_name": "Network Activity",

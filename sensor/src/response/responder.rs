@@ -122,6 +122,9 @@ impl std::fmt::Debug for Responder {
     }
 }
 
+/// The longest duration an action may be given, in seconds.
+const TEN_YEARS_S: u64 = 10 * 365 * 86_400;
+
 /// Kernel monotonic expiry for a UTC end: 0 (never) for none, at least 1 ns from now.
 pub(crate) fn kernel_expiry(until: Option<DateTime<Utc>>) -> Result<u64, nix::Error> {
     let Some(until) = until else {
@@ -203,13 +206,8 @@ impl Responder {
                         .to_owned(),
                 ));
             }
-            Some(s) => Some(
-                now + chrono::Duration::seconds(
-                    i64::try_from(s)
-                        .unwrap_or(i64::MAX / 2_000_000_000)
-                        .min(10 * 365 * 86_400),
-                ),
-            ),
+            // Capped at ten years: longer is "until lifted" in all but name.
+            Some(s) => Some(now + chrono::Duration::seconds(s.min(TEN_YEARS_S) as i64)),
             None => None,
         };
         let mut action = Action {

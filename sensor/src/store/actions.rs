@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Store, StoreError, sql};
+use super::{Store, StoreError, ns, sql};
 use crate::response::{Action, ActionState, Lifted};
 
 /// What is kept in the `data` column.
@@ -16,10 +16,6 @@ struct Data {
 }
 
 const COLUMNS: &str = "id, kind, state, who, why, created_ns, until_ns, data";
-
-fn ns(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Action> {
     let kind: String = r.get(1)?;

@@ -3,12 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Store, StoreError, sql};
+use super::{Store, StoreError, ns, sql};
 use crate::detect::{Breach, Evidence};
-
-fn ns(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
 
 /// Which breaches to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Store, StoreError, sql};
+use super::{Store, StoreError, ns, sql};
 use crate::capture::ConnRecord;
 
 /// What to select.
@@ -19,10 +19,6 @@ pub struct ConnQuery {
     pub addr: Option<IpAddr>,
     /// At most this many, newest first (0: no limit).
     pub limit: usize,
-}
-
-fn ns(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 impl Store {

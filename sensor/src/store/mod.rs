@@ -73,6 +73,11 @@ pub enum StoreError {
     },
 }
 
+/// A time as the store keeps it: UTC ns since the epoch (saturating past 2262).
+pub(crate) fn ns(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 /// A `map_err` for statements: `.map_err(sql("insert connections"))`.
 pub(crate) fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sql { what, source }

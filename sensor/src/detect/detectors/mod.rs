@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub resp_inside: bool,
     /// The baselines, as they were before this record.
     pub baseline: &'a Baselines,
+    /// The feature values the record shows (see `baseline::features`).
+    pub features: &'a [(super::baseline::Feature, String)],
     /// Seconds of record time the engine has observed so far.
     pub observed_s: f64,
     /// The model's window.

@@ -7,10 +7,7 @@
 use serde::Deserialize;
 
 use super::{Ctx, Detector};
-use crate::detect::{
-    Finding, Metric,
-    baseline::{Feature, features},
-};
+use crate::detect::{Finding, Metric, baseline::Feature};
 
 /// What is judged.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -143,10 +140,11 @@ impl Detector for Rarity {
                 }]
             }
             What::Feature(feature) => {
-                let Some(value) = features(r, ctx.orig_inside, ctx.resp_inside)
-                    .into_iter()
+                let Some(value) = ctx
+                    .features
+                    .iter()
                     .find(|(f, _)| *f == feature)
-                    .map(|(_, v)| v)
+                    .map(|(_, v)| v.clone())
                 else {
                     return Vec::new();
                 };
