@@ -132,6 +132,40 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
         &[col("PEER", false), col("CONNS", true), col("BYTES", true)],
         &rows,
     )?;
+    for h in &summary.edr_hosts {
+        output::line(&format!(
+            "\n{} sees it as {} ({}): {}",
+            h.vendor.as_str(),
+            h.name.as_deref().unwrap_or("?"),
+            h.vendor_device_id,
+            h.os().unwrap_or_else(|| "OS unknown".to_owned())
+        ))?;
+        let rows: Vec<Vec<String>> = h
+            .vulnerabilities
+            .iter()
+            .map(|v| {
+                vec![
+                    v.cve.clone(),
+                    v.severity.clone(),
+                    format!("{} {}", v.software, v.version.as_deref().unwrap_or("")),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            output::table(
+                &[
+                    col("CVE", false),
+                    col("SEVERITY", false),
+                    col("SOFTWARE", false),
+                ],
+                &rows,
+            )?;
+        }
+    }
+    if !summary.edr_alerts.is_empty() {
+        output::line("\nEDR alerts:")?;
+        super::edr::print(&summary.edr_alerts)?;
+    }
     if !summary.breaches.is_empty() {
         output::line("\nbreaches:")?;
         super::breaches::print(&summary.breaches, false)?;

@@ -136,6 +136,7 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                         s.cursor.clone().unwrap_or_default(),
                         s.stored.to_string(),
                         s.invalid.to_string(),
+                        s.hosts.to_string(),
                         s.errors.to_string(),
                         s.last_error.clone().unwrap_or_default(),
                     ]
@@ -150,6 +151,7 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                     col("CURSOR", false),
                     col("STORED", true),
                     col("INVALID", true),
+                    col("HOSTS", true),
                     col("ERRORS", true),
                     col("LAST ERROR", false),
                 ],
@@ -176,37 +178,43 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
             if *json {
                 return Ok(output::json(&list)?);
             }
-            let col = |header, right| Column { header, right };
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.alert.detected.format("%Y-%m-%d %H:%M:%S").to_string(),
-                        s.alert.vendor.as_str().to_owned(),
-                        format!("{} {}", s.alert.severity, s.alert.severity_label),
-                        s.alert.title.clone(),
-                        s.joined
-                            .device_id
-                            .map_or_else(|| "unjoined".to_owned(), |d| d.to_string()),
-                        s.joined.key.clone().unwrap_or_default(),
-                        s.alert.link.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            output::table(
-                &[
-                    col("DETECTED (UTC)", false),
-                    col("VENDOR", false),
-                    col("SEVERITY", false),
-                    col("TITLE", false),
-                    col("DEVICE", true),
-                    col("JOINED BY", false),
-                    col("LINK", false),
-                ],
-                &rows,
-            )?;
+            print(&list)?;
             output::line(&format!("{} alerts", list.len()))?;
         }
     }
+    Ok(())
+}
+
+/// A table of alerts.
+pub fn print(list: &[StoredAlert]) -> anyhow::Result<()> {
+    let col = |header, right| Column { header, right };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.alert.detected.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.alert.vendor.as_str().to_owned(),
+                format!("{} {}", s.alert.severity, s.alert.severity_label),
+                s.alert.title.clone(),
+                s.joined
+                    .device_id
+                    .map_or_else(|| "unjoined".to_owned(), |d| d.to_string()),
+                s.joined.key.clone().unwrap_or_default(),
+                s.alert.link.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            col("DETECTED (UTC)", false),
+            col("VENDOR", false),
+            col("SEVERITY", false),
+            col("TITLE", false),
+            col("DEVICE", true),
+            col("JOINED BY", false),
+            col("LINK", false),
+        ],
+        &rows,
+    )?;
     Ok(())
 }

@@ -96,6 +96,17 @@ pub fn normalize_mac(s: &str) -> Option<String> {
     )
 }
 
+/// Whether `ip` can name a device on the network: not loopback, link-local or unspecified
+/// (EDRs list every interface's address, these included).
+pub fn routable(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !a.is_loopback() && !a.is_link_local() && !a.is_unspecified(),
+        IpAddr::V6(a) => {
+            !a.is_loopback() && !a.is_unspecified() && (a.segments()[0] & 0xffc0) != 0xfe80
+        }
+    }
+}
+
 /// A 0-100 severity's label.
 pub fn label(severity: u8) -> &'static str {
     match severity {

@@ -3,6 +3,16 @@
 //!
 //! ```toml
 //! [[edr]]
+//! name = "defender"
+//! vendor = "microsoft"
+//! tenant = "5f2e7c1a-0b7d-4c55-9a51-2f1d6c8e9a10"
+//! client_id = "0a1b2c3d-..."                 # an app with SecurityAlert.Read.All
+//! token_env = "GRAPH_CLIENT_SECRET"          # (and ThreatHunting.Read.All for hosts)
+//! # console = "https://graph.microsoft.com"  # the default; a national cloud's Graph
+//! # hunting_per_minute = 10                  # 0: no OS/CVE enrichment
+//! # hosts_every = "6h"                       # how old a host's context may get
+//!
+//! [[edr]]
 //! name = "falcon"
 //! vendor = "crowdstrike"
 //! console = "https://api.eu-1.crowdstrike.com"
@@ -32,11 +42,19 @@ use tracing::warn;
 
 use super::{
     Vendor,
-    poll::{Poller, Source},
+    poll::{PollError, Poller, Source},
 };
 
 const fn default_interval() -> Duration {
     Duration::from_mins(1)
+}
+
+const fn default_hosts_every() -> Duration {
+    Duration::from_hours(6)
+}
+
+const fn default_hunting_per_minute() -> u32 {
+    10
 }
 
 /// One connector, as the config file gives it.
@@ -47,12 +65,30 @@ pub struct EdrConfig {
     pub name: String,
     /// The vendor.
     pub vendor: Vendor,
-    /// The console (SentinelOne) or API base URL (Falcon: the region's, e.g.
-    /// `https://api.eu-1.crowdstrike.com`).
-    pub console: String,
-    /// Falcon: the API client id (its secret goes in `token_file` or `token_env`).
+    /// The console (SentinelOne, required) or API base URL (Falcon: the region's, by
+    /// default `https://api.crowdstrike.com`; Microsoft: Graph's, by default
+    /// `https://graph.microsoft.com`).
+    #[serde(default)]
+    pub console: Option<String>,
+    /// Falcon and Microsoft: the API client (app) id; its secret goes in `token_file` or
+    /// `token_env`.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Microsoft: the Entra ID tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Microsoft: the Entra ID authority.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Microsoft: Advanced Hunting queries a minute for host enrichment (0: none).
+    #[serde(default = "default_hunting_per_minute")]
+    pub hunting_per_minute: u32,
+    /// How old what the EDR knows of a host may get before it is asked again.
+    #[serde(
+        default = "default_hosts_every",
+        deserialize_with = "crate::config_file::duration"
+    )]
+    pub hosts_every: Duration,
     /// A file holding the API token (Falcon: the client secret).
     #[serde(default)]
     pub token_file: Option<PathBuf>,
@@ -91,6 +127,8 @@ pub struct ConnectorStatus {
     pub last_error: Option<String>,
     /// The stored cursor.
     pub cursor: Option<String>,
+    /// Hosts the vendor told us about (OS, vulnerabilities) since the agent started.
+    pub hosts: u64,
 }
 
 /// Every connector's status, by name.
@@ -101,23 +139,54 @@ fn token(c: &EdrConfig) -> Result<String, String> {
     if let Some(f) = &c.token_file {
         return std::fs::read_to_string(f)
             .map(|t| t.trim().to_owned())
-            .map_err(|e| {
-                format!(
-                    "connector {}: failed to read token_file {}: {e}",
-                    c.name,
-                    f.display()
-                )
-            });
+            .map_err(|e| format!("failed to read token_file {}: {e}", f.display()));
     }
     if let Some(v) = &c.token_env {
         return std::env::var(v)
             .map(|t| t.trim().to_owned())
-            .map_err(|_| format!("connector {}: environment variable {v} is not set", c.name));
+            .map_err(|_| format!("environment variable {v} is not set"));
     }
-    Err(format!(
-        "connector {}: give token_file or token_env (secrets never go in the config)",
-        c.name
-    ))
+    Err("give token_file or token_env (secrets never go in the config)".to_owned())
+}
+
+/// The vendor API a connector polls.
+fn source(c: &EdrConfig) -> Result<Box<dyn Source>, String> {
+    let console = c.console.as_deref().map(|u| u.trim_end_matches('/'));
+    let client_id = || {
+        c.client_id
+            .as_deref()
+            .ok_or_else(|| format!("a {} connector needs client_id", c.vendor.as_str()))
+    };
+    Ok(match c.vendor {
+        Vendor::Sentinelone => Box::new(super::sentinelone::api::Api::new(
+            console.ok_or("a sentinelone connector needs console (its URL)")?,
+            &token(c)?,
+            c.ca_file.as_deref(),
+        )?),
+        Vendor::Crowdstrike => Box::new(super::crowdstrike::api::Api::new(
+            console.unwrap_or("https://api.crowdstrike.com"),
+            client_id()?,
+            &token(c)?,
+            c.ca_file.as_deref(),
+        )?),
+        Vendor::Microsoft => Box::new(super::microsoft::api::Api::new(
+            &super::microsoft::api::Endpoints {
+                graph: console.unwrap_or("https://graph.microsoft.com").to_owned(),
+                login: c
+                    .login
+                    .clone()
+                    .unwrap_or_else(|| "https://login.microsoftonline.com".to_owned()),
+                tenant: c
+                    .tenant
+                    .clone()
+                    .ok_or("a microsoft connector needs tenant (the Entra ID tenant id)")?,
+            },
+            client_id()?,
+            &token(c)?,
+            c.ca_file.as_deref(),
+            c.hunting_per_minute,
+        )?),
+    })
 }
 
 /// Starts one polling task per connector.
@@ -128,34 +197,7 @@ pub fn spawn_all(
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let mut tasks = Vec::new();
     for c in configs {
-        let source: Box<dyn Source> = match c.vendor {
-            Vendor::Sentinelone => Box::new(
-                super::sentinelone::api::Api::new(&c.console, &token(c)?, c.ca_file.as_deref())
-                    .map_err(|e| format!("connector {}: {e}", c.name))?,
-            ),
-            Vendor::Crowdstrike => {
-                let id = c.client_id.as_deref().ok_or_else(|| {
-                    format!("connector {}: a Falcon connector needs client_id", c.name)
-                })?;
-                Box::new(
-                    super::crowdstrike::api::Api::new(
-                        &c.console,
-                        id,
-                        &token(c)?,
-                        c.ca_file.as_deref(),
-                    )
-                    .map_err(|e| format!("connector {}: {e}", c.name))?,
-                )
-            }
-            Vendor::Microsoft => {
-                return Err(format!(
-                    "connector {}: the {} poller is not built yet (import its alerts with \
-                     `sensor edr import`)",
-                    c.name,
-                    c.vendor.as_str()
-                ));
-            }
-        };
+        let source = source(c).map_err(|e| format!("connector {}: {e}", c.name))?;
         let poller = Poller {
             name: c.name.clone(),
             source,
@@ -163,7 +205,7 @@ pub fn spawn_all(
             backoff: Duration::from_secs(2),
         };
         let statuses = Arc::clone(statuses);
-        let interval = c.interval;
+        let (interval, hosts_every) = (c.interval, c.hosts_every);
         if let Ok(mut s) = statuses.lock() {
             c.vendor
                 .as_str()
@@ -173,28 +215,38 @@ pub fn spawn_all(
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
-                let result = poller.poll().await;
+                let outcome = poller.poll().await;
+                let hosts = match outcome {
+                    Ok(_) => Some(poller.refresh_hosts(hosts_every).await),
+                    Err(_) => None,
+                };
                 let now = Utc::now();
                 let Ok(mut all) = statuses.lock() else {
                     continue;
                 };
                 let s = all.entry(poller.name.clone()).or_default();
                 s.last_poll = Some(now);
-                match result {
+                let failed = |s: &mut ConnectorStatus, what: &str, err: &PollError| {
+                    s.errors += 1;
+                    let text = format!("{what}: {err:#}");
+                    if s.last_error.as_deref() != Some(text.as_str()) {
+                        warn!(connector = %poller.name, error = %text, "EDR connector failed; retrying next interval");
+                    }
+                    s.last_error = Some(text);
+                };
+                match outcome {
                     Ok(stats) => {
                         s.last_ok = Some(now);
                         s.stored += stats.stored;
                         s.updated += stats.updated;
                         s.invalid += stats.invalid;
                     }
-                    Err(err) => {
-                        s.errors += 1;
-                        let text = format!("{err:#}");
-                        if s.last_error.as_deref() != Some(text.as_str()) {
-                            warn!(connector = %poller.name, error = %text, "EDR poll failed; retrying next interval");
-                        }
-                        s.last_error = Some(text);
-                    }
+                    Err(err) => failed(s, "alert poll", &err),
+                }
+                match hosts {
+                    Some(Ok(n)) => s.hosts += n as u64,
+                    Some(Err(err)) => failed(s, "host enrichment", &err),
+                    None => {}
                 }
             }
         }));

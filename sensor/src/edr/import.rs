@@ -1,5 +1,6 @@
 //! Importing alerts from a file: JSON lines of vendor objects, or whole vendor answers
-//! (`{"data": [...]}` for SentinelOne). For air-gapped sites, and to load a vendor export.
+//! (`{"data": [...]}` for SentinelOne, `{"resources": [...]}` for Falcon, `{"value": [...]}`
+//! for Graph). For air-gapped sites, and to load a vendor export.
 //! A record that cannot be read is logged with its reason and counted; the rest go on.
 
 use serde::Serialize;
@@ -24,19 +25,21 @@ pub struct ImportStats {
 }
 
 fn map(vendor: Vendor, v: &serde_json::Value, console: Option<&str>) -> Result<EdrAlert, String> {
-    match vendor {
+    let alert = match vendor {
         Vendor::Sentinelone => sentinelone::map::map(v, console).map_err(|e| e.to_string()),
         Vendor::Crowdstrike => super::crowdstrike::map::map(v).map_err(|e| e.to_string()),
-        Vendor::Microsoft => Err("Microsoft Graph imports are not supported yet".to_owned()),
-    }
+        Vendor::Microsoft => super::microsoft::map::map(v).map_err(|e| e.to_string()),
+    }?;
+    super::fields::check(&alert).map_err(|e| e.to_string())?;
+    Ok(alert)
 }
 
-/// The vendor objects in one JSON value: a page's `data` (SentinelOne) or `resources`
-/// (Falcon) array, an array, or one object.
+/// The vendor objects in one JSON value: a page's `data` (SentinelOne), `resources`
+/// (Falcon) or `value` (Graph) array, an array, or one object.
 fn items(v: serde_json::Value) -> Vec<serde_json::Value> {
     match v {
         serde_json::Value::Object(mut o) => {
-            for key in ["data", "resources"] {
+            for key in ["data", "resources", "value"] {
                 if o.get(key).is_some_and(serde_json::Value::is_array)
                     && let Some(serde_json::Value::Array(a)) = o.remove(key)
                 {
@@ -224,6 +227,43 @@ mod tests {
     }
 
     #[test]
+    fn graph_pages_import_once_and_join_the_lab_devices() {
+        let mut store = lab_store();
+        let dir = fixtures().join("microsoft-graph");
+        let mut stored = 0;
+        for n in 1..=3 {
+            let text =
+                std::fs::read_to_string(dir.join(format!("alerts_v2.page{n}.json"))).unwrap();
+            let s = import(&mut store, Vendor::Microsoft, &text, "graph", None).unwrap();
+            assert_eq!(s.invalid, 0);
+            assert_eq!(s.joined, s.read, "every fixture alert is on a lab device");
+            stored += s.stored;
+        }
+        assert_eq!(stored, 111);
+        // The C2 alert: on ws-03 by the address it had then, naming the C2 server.
+        let ws03 = store.device_by_hostname("ws-03").unwrap().unwrap();
+        let alerts = store.edr_alerts(Some(ws03), 0).unwrap();
+        let c2 = alerts
+            .iter()
+            .find(|a| a.alert.tactic.as_deref() == Some("CommandAndControl"))
+            .expect("the C2 alert");
+        assert_eq!(c2.joined.key.as_deref(), Some("ip 10.77.1.13"));
+        assert_eq!(
+            c2.alert.remote_ips,
+            vec!["203.0.113.66".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(
+            c2.alert
+                .link
+                .as_deref()
+                .unwrap()
+                .starts_with("https://security.microsoft.com/alerts/")
+        );
+        // Loopback and link-local interface addresses are not kept.
+        assert_eq!(c2.alert.ips.len(), 1);
+    }
+
+    #[test]
     fn malformed_payloads_are_counted_and_never_fatal() {
         let mut store = lab_store();
         let dir = fixtures().join("malformed");
@@ -233,7 +273,7 @@ mod tests {
             .collect();
         files.sort();
         assert!(files.len() >= 7);
-        for vendor in [Vendor::Sentinelone, Vendor::Crowdstrike] {
+        for vendor in [Vendor::Sentinelone, Vendor::Crowdstrike, Vendor::Microsoft] {
             for f in &files {
                 let bytes = std::fs::read(f).unwrap();
                 let text = String::from_utf8_lossy(&bytes);

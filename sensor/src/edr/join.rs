@@ -23,15 +23,7 @@ pub struct Joined {
 pub fn join(store: &mut Store, alert: &EdrAlert) -> Result<Joined, StoreError> {
     let at = alert.detected.timestamp_nanos_opt().unwrap_or(i64::MAX);
     for ip in &alert.ips {
-        let usable = match ip {
-            std::net::IpAddr::V4(a) => {
-                !a.is_loopback() && !a.is_link_local() && !a.is_unspecified()
-            }
-            std::net::IpAddr::V6(a) => {
-                !a.is_loopback() && !a.is_unspecified() && (a.segments()[0] & 0xffc0) != 0xfe80
-            }
-        };
-        if !usable {
+        if !super::alert::routable(ip) {
             continue;
         }
         if let Some(id) = store.device_at(*ip, at)? {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{EdrAlert, Vendor, join};
+use super::{EdrAlert, Vendor, host::HostContext, join};
 use crate::store::{Store, StoreError};
 
 /// One page of vendor objects.
@@ -42,6 +42,39 @@ pub enum FetchError {
     Body(String),
 }
 
+impl FetchError {
+    /// A failed request (the URL left out: it may carry a vendor's query secrets).
+    pub fn transport(e: reqwest::Error) -> Self {
+        Self::Transport(crate::http_client::chain(&e.without_url()))
+    }
+
+    /// An error status, with the wait the vendor asked for (`Retry-After`, or Falcon's
+    /// `X-Ratelimit-RetryAfter`) if it gave one in seconds.
+    pub fn status(r: &reqwest::Response) -> Self {
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Self::Status {
+            code: r.status().as_u16(),
+            retry_after: header("retry-after")
+                .or_else(|| header("x-ratelimit-retryafter"))
+                .map(Duration::from_secs),
+        }
+    }
+
+    /// The JSON body of a successful answer, or the error status.
+    pub async fn json(r: reqwest::Response) -> Result<Value, Self> {
+        if !r.status().is_success() {
+            return Err(Self::status(&r));
+        }
+        let bytes = r.bytes().await.map_err(Self::transport)?;
+        serde_json::from_slice(&bytes).map_err(|e| Self::Body(e.to_string()))
+    }
+}
+
 /// A page being fetched.
 pub type PageFuture<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<Page, FetchError>> + Send + 'a>>;
@@ -55,7 +88,22 @@ pub trait Source: Send + Sync {
     fn page<'a>(&'a self, since: Option<&'a str>, cursor: Option<&'a str>) -> PageFuture<'a>;
     /// One object as a normalized alert, or why not.
     fn map(&self, item: &Value) -> Result<EdrAlert, String>;
+    /// Whether pages come oldest update first, so that the cursor may move after each
+    /// page. If not, it moves once the last page is stored: a poll cut short starts over
+    /// from the old cursor (what is fetched twice updates in place).
+    fn ordered(&self) -> bool {
+        true
+    }
+    /// What the vendor knows of these devices (its device ids): OS, vulnerabilities. `None`
+    /// if it offers nothing.
+    fn hosts<'a>(&'a self, _device_ids: &'a [String]) -> Option<HostsFuture<'a>> {
+        None
+    }
 }
+
+/// Host context being fetched.
+pub type HostsFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<HostContext>, FetchError>> + Send + 'a>>;
 
 /// Why a poll stopped.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +205,9 @@ impl Poller {
         let mut stats = PollStats::default();
         let (db, name) = (self.db_path.clone(), self.name.clone());
         let since = blocking(move || Store::open(&db)?.edr_cursor(&name)).await?;
+        let ordered = self.source.ordered();
         let mut cursor: Option<String> = None;
+        let mut latest: Option<DateTime<Utc>> = None;
         loop {
             let page = self
                 .fetch(since.as_deref(), cursor.as_deref(), &mut stats)
@@ -165,7 +215,11 @@ impl Poller {
             stats.pages += 1;
             let mut alerts: Vec<EdrAlert> = Vec::new();
             for item in &page.items {
-                match self.source.map(item) {
+                match self.source.map(item).and_then(|a| {
+                    super::fields::check(&a)
+                        .map(|()| a)
+                        .map_err(|e| e.to_string())
+                }) {
                     Ok(a) => alerts.push(a),
                     Err(err) => {
                         stats.invalid += 1;
@@ -173,7 +227,10 @@ impl Poller {
                     }
                 }
             }
-            let latest: Option<DateTime<Utc>> = alerts.iter().map(|a| a.updated).max();
+            latest = latest.max(alerts.iter().map(|a| a.updated).max());
+            let next = page.next.filter(|_| !page.items.is_empty());
+            // Unordered pages: the cursor moves only once the last page is stored.
+            let move_to = latest.filter(|_| ordered || next.is_none());
             let (db, name) = (self.db_path.clone(), self.name.clone());
             let (stored, updated) = blocking(move || {
                 let mut store = Store::open(&db)?;
@@ -186,7 +243,7 @@ impl Poller {
                         updated += 1;
                     }
                 }
-                if let Some(t) = latest {
+                if let Some(t) = move_to {
                     store.set_edr_cursor(&name, &t.to_rfc3339_opts(SecondsFormat::Millis, true))?;
                 }
                 Ok((stored, updated))
@@ -194,9 +251,9 @@ impl Poller {
             .await?;
             stats.stored += stored;
             stats.updated += updated;
-            match page.next {
-                Some(next) if !page.items.is_empty() => cursor = Some(next),
-                _ => break,
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
         if stats.stored > 0 {
@@ -204,7 +261,50 @@ impl Poller {
         }
         Ok(stats)
     }
+
+    /// Asks the vendor about the devices its alerts name that were not asked about within
+    /// `every` (at most [`HOSTS_PER_REFRESH`] of them); returns how many it knew.
+    pub async fn refresh_hosts(&self, every: Duration) -> Result<usize, PollError> {
+        let vendor = self.source.vendor();
+        let db = self.db_path.clone();
+        let stale = Utc::now() - chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+        let due =
+            blocking(move || Store::open(&db)?.edr_hosts_due(vendor, stale, HOSTS_PER_REFRESH))
+                .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let Some(asked) = self.source.hosts(&due) else {
+            return Ok(0);
+        };
+        let found = asked.await.map_err(|source| PollError::Fetch {
+            vendor: vendor.as_str(),
+            source,
+        })?;
+        let known = found.len();
+        let db = self.db_path.clone();
+        blocking(move || {
+            let mut store = Store::open(&db)?;
+            let now = Utc::now();
+            for id in &due {
+                // Unknown ones too, so that they are not asked about again too soon.
+                let host = found
+                    .iter()
+                    .find(|h| &h.vendor_device_id == id)
+                    .cloned()
+                    .unwrap_or_else(|| HostContext::unknown(vendor, id, now));
+                store.upsert_edr_host(&host)?;
+            }
+            Ok(())
+        })
+        .await?;
+        info!(connector = %self.name, known, "EDR host context refreshed");
+        Ok(known)
+    }
 }
+
+/// Devices asked about in one host refresh.
+pub const HOSTS_PER_REFRESH: usize = 100;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,

@@ -50,14 +50,22 @@ impl Store {
         if let Some(id) = existing {
             tx.execute(
                 "UPDATE edr_alerts SET device_id = ?2, ts_ns = ?3, severity = ?4, title = ?5, \
-                 data = ?6 WHERE id = ?1",
-                params![id, joined.device_id, ts, a.severity, a.title, data],
+                 data = ?6, vendor_device_id = ?7 WHERE id = ?1",
+                params![
+                    id,
+                    joined.device_id,
+                    ts,
+                    a.severity,
+                    a.title,
+                    data,
+                    a.vendor_device_id
+                ],
             )
             .map_err(sql("update an EDR alert"))?;
         } else {
             tx.execute(
                 "INSERT INTO edr_alerts (vendor, vendor_id, device_id, ts_ns, severity, title, \
-                 data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 data, vendor_device_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     a.vendor.as_str(),
                     a.id,
@@ -65,7 +73,8 @@ impl Store {
                     ts,
                     a.severity,
                     a.title,
-                    data
+                    data,
+                    a.vendor_device_id
                 ],
             )
             .map_err(sql("store an EDR alert"))?;

@@ -11,6 +11,7 @@
 //! - [`connections`]: writing and querying connection records.
 //! - [`exports`]: exporters' cursors and the rows after them.
 //! - [`edr`]: EDR alerts and their joins.
+//! - [`edr_hosts`]: what the EDRs know of hosts (OS, vulnerabilities).
 //! - [`devices`]: devices and their addresses over time.
 //! - [`timeline`]: a device's summary and event log.
 //! - [`rows`]: whole rows of the later layers' tables, as JSON.
@@ -21,6 +22,7 @@ pub mod breaches;
 pub mod connections;
 pub mod devices;
 pub mod edr;
+pub mod edr_hosts;
 pub mod exports;
 pub mod retention;
 pub mod rows;

@@ -7,7 +7,14 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The first schema: connections, devices and their addresses over time, the per-device
@@ -152,6 +159,21 @@ CREATE TABLE edr_cursors (
     name   TEXT PRIMARY KEY,
     cursor TEXT NOT NULL
 );
+";
+
+/// What each EDR knows of the hosts its alerts name (OS, vulnerabilities), and the vendor
+/// device id of each alert as a column, to find them.
+const V6: &str = "
+CREATE TABLE edr_hosts (
+    vendor           TEXT NOT NULL,
+    vendor_device_id TEXT NOT NULL,
+    fetched_ns       INTEGER NOT NULL,
+    data             TEXT NOT NULL,
+    PRIMARY KEY (vendor, vendor_device_id)
+);
+ALTER TABLE edr_alerts ADD COLUMN vendor_device_id TEXT;
+UPDATE edr_alerts SET vendor_device_id = json_extract(data, '$.alert.vendor_device_id');
+CREATE INDEX edr_alerts_vendor_device ON edr_alerts (vendor, vendor_device_id);
 ";
 
 #[cfg(test)]

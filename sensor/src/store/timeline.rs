@@ -1,5 +1,6 @@
 //! What an analyst asks about one device: a summary (services it used and served, its
-//! peers, actions on it) and its event log, one timeline of connections and events.
+//! peers, breaches, EDR alerts and what the EDRs know of it, actions on it) and its event
+//! log, one timeline of connections and events.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -52,6 +53,10 @@ pub struct DeviceSummary {
     /// Its risk, 0-100: its breaches of the week before the latest, aggregated so that
     /// many weak ones cannot outweigh a strong one (see `detect::device_risk`).
     pub risk: u8,
+    /// Its latest EDR alerts, newest first, with their links to the vendors' consoles.
+    pub edr_alerts: Vec<super::edr::StoredAlert>,
+    /// What the EDRs know of it: OS, vulnerabilities.
+    pub edr_hosts: Vec<crate::edr::host::HostContext>,
 }
 
 /// One entry of a device's timeline.
@@ -102,6 +107,8 @@ impl Store {
                 .collect();
             crate::detect::device_risk(&scores)
         });
+        let edr_alerts = self.edr_alerts(Some(id), TOP as usize)?;
+        let edr_hosts = self.edr_hosts_of(id)?;
         let conn = self.conn();
         let services = |side: &str| -> Result<Vec<ServiceUse>, StoreError> {
             let mut stmt = conn
@@ -157,6 +164,8 @@ impl Store {
             actions,
             breaches: breaches.into_iter().take(20).collect(),
             risk,
+            edr_alerts,
+            edr_hosts,
         }))
     }
 

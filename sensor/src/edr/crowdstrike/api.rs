@@ -5,32 +5,21 @@
 //! (`POST /alerts/entities/alerts/v2` with `{"composite_ids": [...]}`). The base URL picks
 //! the region (`https://api.crowdstrike.com`, `https://api.eu-1.crowdstrike.com`, ...).
 
-use std::{
-    path::Path,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
 
 use crate::edr::{
     EdrAlert, Vendor,
+    oauth::ClientCredentials,
     poll::{FetchError, Page, PageFuture, Source},
 };
-
-/// A token and when to stop using it.
-struct Token {
-    value: String,
-    renew_at: Instant,
-}
 
 /// A client of one Falcon region.
 pub struct Api {
     base: String,
-    client_id: String,
-    secret: String,
     client: reqwest::Client,
-    token: Mutex<Option<Token>>,
+    auth: ClientCredentials,
     page_size: u32,
 }
 
@@ -43,25 +32,6 @@ impl std::fmt::Debug for Api {
     }
 }
 
-fn transport(e: reqwest::Error) -> FetchError {
-    FetchError::Transport(crate::http_client::chain(&e.without_url()))
-}
-
-fn status_error(r: &reqwest::Response) -> FetchError {
-    let header = |name: &str| {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    FetchError::Status {
-        code: r.status().as_u16(),
-        retry_after: header("retry-after")
-            .or_else(|| header("x-ratelimit-retryafter"))
-            .map(Duration::from_secs),
-    }
-}
-
 impl Api {
     /// A client of the region at `base` with these API client credentials.
     pub fn new(
@@ -70,73 +40,13 @@ impl Api {
         secret: &str,
         ca_file: Option<&Path>,
     ) -> Result<Self, String> {
+        let base = base.trim_end_matches('/').to_owned();
         Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
-            client_id: client_id.trim().to_owned(),
-            secret: secret.trim().to_owned(),
+            auth: super::auth::credentials(&base, client_id, secret),
+            base,
             client: crate::http_client::build(ca_file, Duration::from_mins(1))?,
-            token: Mutex::new(None),
             page_size: 100,
         })
-    }
-
-    /// A token, asking for a new one if there is none or it is about to run out.
-    async fn token(&self, renew: bool) -> Result<String, FetchError> {
-        if !renew
-            && let Ok(guard) = self.token.lock()
-            && let Some(t) = guard.as_ref()
-            && Instant::now() < t.renew_at
-        {
-            return Ok(t.value.clone());
-        }
-        let r = self
-            .client
-            .post(format!("{}/oauth2/token", self.base))
-            .form(&[
-                ("client_id", &self.client_id),
-                ("client_secret", &self.secret),
-            ])
-            .send()
-            .await
-            .map_err(transport)?;
-        if !r.status().is_success() {
-            return Err(status_error(&r));
-        }
-        let body: Value = serde_json::from_slice(&r.bytes().await.map_err(transport)?)
-            .map_err(|e| FetchError::Body(e.to_string()))?;
-        let value = body["access_token"]
-            .as_str()
-            .ok_or_else(|| FetchError::Body("no access_token in the token answer".to_owned()))?
-            .to_owned();
-        let lifetime = body["expires_in"].as_u64().unwrap_or(1799);
-        if let Ok(mut guard) = self.token.lock() {
-            *guard = Some(Token {
-                value: value.clone(),
-                renew_at: Instant::now() + Duration::from_secs(lifetime.saturating_sub(60)),
-            });
-        }
-        Ok(value)
-    }
-
-    /// Sends `request` (built with a token) and renews the token once on a 401.
-    async fn send(
-        &self,
-        build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<Value, FetchError> {
-        let mut renewed = false;
-        loop {
-            let token = self.token(renewed).await?;
-            let r = build(&token).send().await.map_err(transport)?;
-            if r.status() == reqwest::StatusCode::UNAUTHORIZED && !renewed {
-                renewed = true;
-                continue;
-            }
-            if !r.status().is_success() {
-                return Err(status_error(&r));
-            }
-            let bytes = r.bytes().await.map_err(transport)?;
-            return serde_json::from_slice(&bytes).map_err(|e| FetchError::Body(e.to_string()));
-        }
     }
 
     async fn fetch(&self, since: Option<&str>, after: Option<&str>) -> Result<Page, FetchError> {
@@ -152,7 +62,10 @@ impl Api {
         }
         let url = format!("{}/alerts/queries/alerts/v2", self.base);
         let ids = self
-            .send(|t| self.client.get(&url).query(&query).bearer_auth(t))
+            .auth
+            .send(&self.client, |t| {
+                self.client.get(&url).query(&query).bearer_auth(t)
+            })
             .await?;
         let list: Vec<Value> = ids["resources"].as_array().cloned().unwrap_or_default();
         let next = ids["meta"]["pagination"]["after"]
@@ -169,7 +82,8 @@ impl Api {
         let body = serde_json::to_vec(&json!({ "composite_ids": list }))
             .map_err(|e| FetchError::Body(e.to_string()))?;
         let entities = self
-            .send(|t| {
+            .auth
+            .send(&self.client, |t| {
                 self.client
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")

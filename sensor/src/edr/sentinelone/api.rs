@@ -15,7 +15,7 @@ use crate::edr::{
 /// A client of one console.
 pub struct Api {
     console: String,
-    token: String,
+    auth: reqwest::header::HeaderValue,
     client: reqwest::Client,
     page_size: u32,
 }
@@ -34,7 +34,7 @@ impl Api {
     pub fn new(console: &str, token: &str, ca_file: Option<&Path>) -> Result<Self, String> {
         Ok(Self {
             console: console.trim_end_matches('/').to_owned(),
-            token: token.trim().to_owned(),
+            auth: super::auth::header(token)?,
             client: crate::http_client::build(ca_file, Duration::from_mins(1))?,
             page_size: 100,
         })
@@ -57,32 +57,11 @@ impl Api {
             .client
             .get(format!("{}/web/api/v2.1/threats", self.console))
             .query(&query)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("ApiToken {}", self.token),
-            )
+            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
             .send()
             .await
-            .map_err(|e| FetchError::Transport(crate::http_client::chain(&e.without_url())))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            return Err(FetchError::Status {
-                code: status.as_u16(),
-                retry_after,
-            });
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| FetchError::Transport(crate::http_client::chain(&e.without_url())))?;
-        let body: Value =
-            serde_json::from_slice(&bytes).map_err(|e| FetchError::Body(e.to_string()))?;
+            .map_err(FetchError::transport)?;
+        let body = FetchError::json(response).await?;
         let items = body["data"]
             .as_array()
             .cloned()

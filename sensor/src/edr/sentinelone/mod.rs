@@ -1,5 +1,6 @@
-//! SentinelOne threats (`GET /web/api/v2.1/threats`): the API client and the mapping to
-//! normalized alerts.
+//! SentinelOne threats (`/web/api/v2.1/threats`): the token header, the API client and the
+//! mapping to normalized alerts.
 
 pub mod api;
+pub mod auth;
 pub mod map;
