@@ -54,5 +54,12 @@ mod exports;
 /// model commands and overrides, and a live nmap scan becomes a breach.
 mod detect;
 
-/// EDR alerts imported from files: fixtures once each, malformed ones counted, unjoined kept.
+/// EDR alerts imported from files: fixtures once each, malformed ones counted, unjoined kept;
+/// SentinelOne and Falcon stand-ins polled through 429s, 5xx, 401s and a restart.
 mod edr;
+
+/// The agent polls configured SentinelOne and Graph stand-ins; no secret in its log.
+mod edr_agent;
+
+/// Microsoft Defender through a stand-in Graph: tokens, paging, failures, host enrichment.
+mod edr_microsoft;

@@ -228,7 +228,11 @@ pub fn spawn_all(
                 s.last_poll = Some(now);
                 let failed = |s: &mut ConnectorStatus, what: &str, err: &PollError| {
                     s.errors += 1;
-                    let text = format!("{what}: {err:#}");
+                    let text = match err {
+                        // The store's errors say what failed; their causes say why.
+                        PollError::Store(e) => format!("{what}: {}", crate::http_client::chain(e)),
+                        PollError::Fetch { .. } => format!("{what}: {err}"),
+                    };
                     if s.last_error.as_deref() != Some(text.as_str()) {
                         warn!(connector = %poller.name, error = %text, "EDR connector failed; retrying next interval");
                     }
@@ -241,7 +245,19 @@ pub fn spawn_all(
                         s.updated += stats.updated;
                         s.invalid += stats.invalid;
                     }
-                    Err(err) => failed(s, "alert poll", &err),
+                    Err(err) => {
+                        // An answer that is not the vendor's shape is an invalid record too.
+                        if matches!(
+                            err,
+                            PollError::Fetch {
+                                source: super::poll::FetchError::Body(_),
+                                ..
+                            }
+                        ) {
+                            s.invalid += 1;
+                        }
+                        failed(s, "alert poll", &err);
+                    }
                 }
                 match hosts {
                     Some(Ok(n)) => s.hosts += n as u64,

@@ -86,10 +86,7 @@ impl Store {
         state: ActionState,
         lifted: Option<&Lifted>,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin an action update"))?;
+        let tx = self.write()?;
         let data: Option<String> = tx
             .query_row("SELECT data FROM actions WHERE id = ?1", [id], |r| r.get(0))
             .optional()

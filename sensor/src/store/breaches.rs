@@ -24,10 +24,7 @@ pub struct BreachQuery {
 impl Store {
     /// Stores breaches (setting their ids) and enters each in its device's event log.
     pub fn insert_breaches(&mut self, breaches: &mut [Breach]) -> Result<(), StoreError> {
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
+        let tx = self.write()?;
         for b in breaches.iter_mut() {
             let data = serde_json::to_string(&b.evidence).unwrap_or_else(|_| "{}".to_owned());
             tx.execute(
@@ -105,10 +102,7 @@ impl Store {
 
     /// Replaces the saved baselines.
     pub fn save_baseline(&mut self, blob: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM baseline_snapshots WHERE device_id IS NULL", [])
             .map_err(sql("drop the old baselines"))?;
         tx.execute(

@@ -38,10 +38,7 @@ impl Store {
         &mut self,
         records: &[ConnRecord],
     ) -> Result<Vec<bool>, StoreError> {
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
+        let tx = self.write()?;
         let mut written = Vec::with_capacity(records.len());
         {
             let mut stmt = tx

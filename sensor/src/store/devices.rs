@@ -115,10 +115,7 @@ impl Store {
     /// Gives `addr` to device `id` from `ts_ns`, ending whoever held it before.
     pub fn assign_address(&mut self, id: i64, addr: IpAddr, ts_ns: i64) -> Result<(), StoreError> {
         let a = addr.to_string();
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
+        let tx = self.write()?;
         tx.execute(
             "UPDATE device_addresses SET until_ns = ?2 WHERE addr = ?1 AND until_ns IS NULL",
             params![a, ts_ns],

@@ -34,10 +34,7 @@ impl Store {
         })
         .unwrap_or_else(|_| "{}".to_owned());
         let ts = a.detected.timestamp_nanos_opt().unwrap_or(i64::MAX);
-        let tx = self
-            .conn()
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
+        let tx = self.write()?;
         let existing: Option<i64> = tx
             .query_row(
                 "SELECT id FROM edr_alerts WHERE vendor = ?1 AND vendor_id = ?2",

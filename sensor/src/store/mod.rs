@@ -145,6 +145,15 @@ impl Store {
         Ok(Self { conn })
     }
 
+    /// A write transaction that takes the write lock at once. A deferred one that reads
+    /// first cannot wait for another writer: `SQLite` answers BUSY at once when it tries to
+    /// upgrade (the agent's record writer and each EDR connector write side by side).
+    pub(crate) fn write(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("begin a write transaction"))
+    }
+
     /// The underlying connection, for the modules of this store.
     pub(crate) fn conn(&mut self) -> &mut Connection {
         &mut self.conn
