@@ -16,6 +16,7 @@
 //! - [`response`]: actions and the kernel rules they own; reconcile on start.
 //! - [`edr`]: EDR alerts, normalized and joined to devices.
 //! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
+//! - [`fusion`]: EDR alert rarity and combined models (an alert with a breach).
 //! - [`http_client`]: outbound HTTPS with verified TLS.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
@@ -32,6 +33,7 @@ pub mod devices;
 pub mod ebpf;
 pub mod edr;
 pub mod export;
+pub mod fusion;
 pub mod http_client;
 pub mod instance_lock;
 pub mod response;

@@ -128,6 +128,26 @@ fn r8_the_agent_polls_its_configured_connectors() {
         alerts.iter().all(|a| a["joined"]["device_id"].is_null()),
         "the lab's devices are not the fixtures' (other MACs, other times): kept as unjoined"
     );
+    // Fusion scored them: per vendor, the four rare alerts and each common type the first
+    // time on each device surface; the rest are routine.
+    let start = Instant::now();
+    let unusual = loop {
+        let unusual = run.api_json(&["edr", "alerts", "--unusual", "--limit", "0"]);
+        let n = unusual.as_array().unwrap().len();
+        if n >= 26 || start.elapsed() > Duration::from_secs(10) {
+            break unusual;
+        }
+        thread::sleep(Duration::from_millis(300));
+    };
+    let unusual = unusual.as_array().unwrap();
+    assert_eq!(unusual.len(), 2 * (4 + 9), "{unusual:?}");
+    assert!(unusual.iter().any(|a| {
+        a["alert"]["title"] == "Credential dumping activity observed"
+            && a["rarity"]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("never seen on this device")
+    }));
     for secret in [
         sentinelone_api::TOKEN,
         edr_microsoft::graph::SECRET,

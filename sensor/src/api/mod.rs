@@ -130,6 +130,9 @@ pub struct EdrQuery {
     pub device: Option<String>,
     /// At most this many.
     pub limit: Option<usize>,
+    /// Only those that surfaced as unusual.
+    #[serde(default)]
+    pub unusual: bool,
 }
 
 impl EdrQuery {
@@ -143,7 +146,7 @@ impl EdrQuery {
             .as_deref()
             .map(|who| device_id(store, who))
             .transpose()?;
-        Ok(store.edr_alerts(device, self.limit.unwrap_or(50))?)
+        Ok(store.edr_alerts_where(device, self.unusual, self.limit.unwrap_or(50))?)
     }
 }
 

@@ -43,8 +43,14 @@ pub enum EdrCommand {
         /// Print the counts as JSON.
         #[arg(long)]
         json: bool,
+        /// Alerts scoring at least this for rarity (0-100) surface as unusual.
+        #[arg(long, value_name = "SCORE", default_value_t = crate::fusion::DEFAULT_SURFACE,
+              value_parser = clap::value_parser!(u8).range(0..=100))]
+        edr_surface: u8,
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        models: super::ModelArgs,
     },
     /// Each configured connector: last poll, cursor, counts, errors.
     Status {
@@ -62,6 +68,9 @@ pub enum EdrCommand {
         /// At most this many (0: all).
         #[arg(long, value_name = "N", default_value_t = 50)]
         limit: usize,
+        /// Only those unusual for their device (rarity at or over the surfacing threshold).
+        #[arg(long)]
+        unusual: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -78,7 +87,9 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
             console,
             files,
             json,
+            edr_surface,
             state,
+            models,
         } => {
             let mut store = Store::open(&state.db_path())?;
             let mut total = crate::edr::import::ImportStats::default();
@@ -103,13 +114,33 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                 total.joined += s.joined;
                 total.invalid += s.invalid;
             }
+            // Score what is new, and match it with the breaches, as the agent would.
+            let fused =
+                crate::fusion::Fusion::new(&models.load()?, *edr_surface)?.step(&mut store)?;
             if *json {
-                return Ok(output::json(&total)?);
+                #[derive(serde::Serialize)]
+                struct Imported {
+                    #[serde(flatten)]
+                    import: crate::edr::import::ImportStats,
+                    #[serde(flatten)]
+                    fusion: crate::fusion::FusionStats,
+                }
+                return Ok(output::json(&Imported {
+                    import: total,
+                    fusion: fused,
+                })?);
             }
             output::line(&format!(
                 "{} alerts read: {} new, {} updated, {} joined to a device; {} invalid records \
-                 skipped (see the log)",
-                total.read, total.stored, total.updated, total.joined, total.invalid
+                 skipped (see the log); {} scored, {} unusual, {} combined-model breaches",
+                total.read,
+                total.stored,
+                total.updated,
+                total.joined,
+                total.invalid,
+                fused.scored,
+                fused.surfaced,
+                fused.combined
             ))?;
         }
         EdrCommand::Status { json, api } => {
@@ -164,12 +195,14 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
         EdrCommand::Alerts {
             device,
             limit,
+            unusual,
             json,
             source,
         } => {
             let q = EdrQuery {
                 device: device.clone(),
                 limit: Some(*limit),
+                unusual: *unusual,
             };
             let list: Vec<StoredAlert> = match &source.state_dir {
                 None => source.api.client().get(&with_query("/v1/edr_alerts", &q))?,
@@ -195,6 +228,10 @@ pub fn print(list: &[StoredAlert]) -> anyhow::Result<()> {
                 s.alert.detected.format("%Y-%m-%d %H:%M:%S").to_string(),
                 s.alert.vendor.as_str().to_owned(),
                 format!("{} {}", s.alert.severity, s.alert.severity_label),
+                s.rarity.as_ref().map_or_else(
+                    || "-".to_owned(),
+                    |r| format!("{}{}", r.score, if r.surfaced { " unusual" } else { "" }),
+                ),
                 s.alert.title.clone(),
                 s.joined
                     .device_id
@@ -209,6 +246,7 @@ pub fn print(list: &[StoredAlert]) -> anyhow::Result<()> {
             col("DETECTED (UTC)", false),
             col("VENDOR", false),
             col("SEVERITY", false),
+            col("RARITY", false),
             col("TITLE", false),
             col("DEVICE", true),
             col("JOINED BY", false),

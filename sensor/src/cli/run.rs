@@ -55,6 +55,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_CONFIG: &str = "/etc/sensor/sensor.toml";
 /// How often the exporters send what is new.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(2);
+/// How often fusion scores new EDR alerts and matches the combined models.
+const FUSION_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the baselines are saved (and on stop).
 const BASELINE_SAVE_INTERVAL: Duration = Duration::from_mins(5);
 /// How often retention runs.
@@ -109,6 +111,10 @@ pub struct RunArgs {
     /// The API socket (root only). Default: `sensor.sock` in the run directory.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// EDR alerts scoring at least this for rarity (0-100) surface as unusual.
+    #[arg(long, value_name = "SCORE", default_value_t = crate::fusion::DEFAULT_SURFACE,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub edr_surface: u8,
     /// Also serve `/metrics` (and only that) on this TCP address, for Prometheus.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -274,6 +280,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)
         .context("failed to start the EDR connectors")?;
+        let fusion = crate::fusion::task::spawn(
+            crate::fusion::Fusion::new(&args.models.load()?, args.edr_surface)?,
+            args.state.db_path(),
+            FUSION_INTERVAL,
+        );
         let metrics = match args.metrics_addr {
             Some(addr) => Some(serve_metrics(addr, paths).await?),
             None => None,
@@ -304,7 +315,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )
         .await;
         api.abort();
-        for t in exporters.into_iter().chain(connectors) {
+        for t in exporters.into_iter().chain(connectors).chain([fusion]) {
             t.abort();
         }
         if let Some(m) = metrics {

@@ -197,6 +197,14 @@ impl Baselines {
         }
     }
 
+    /// Every device's peer group.
+    pub fn groups(&self) -> Vec<(i64, String)> {
+        self.devices
+            .iter()
+            .map(|(id, p)| (*id, p.group.clone()))
+            .collect()
+    }
+
     /// The profile of `device`, if it has one.
     pub fn device(&self, device: i64) -> Option<&DeviceProfile> {
         self.devices.get(&device)

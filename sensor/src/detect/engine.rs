@@ -53,7 +53,11 @@ impl Engine {
     /// An engine running the enabled `models`, with `internal` as the inside networks.
     pub fn new(models: Vec<Model>, internal: Vec<IpNet>) -> Result<Self, ModelError> {
         let mut active = Vec::new();
-        for model in models.into_iter().filter(|m| m.enabled) {
+        // Combined models judge EDR alerts with breaches: fusion runs them, not this.
+        for model in models
+            .into_iter()
+            .filter(|m| m.enabled && m.detector != crate::fusion::combined::DETECTOR)
+        {
             let detector = detectors::build(&model)?;
             active.push(Active { model, detector });
         }
@@ -92,9 +96,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Regroups peers by behaviour and saves the baselines to the store.
+    /// Regroups peers by behaviour and saves the baselines to the store, with the groups
+    /// where fusion reads them.
     pub fn save(&mut self, store: &mut Store) -> Result<(), StoreError> {
         self.baseline.regroup();
+        store.set_peer_groups(&self.baseline.groups())?;
         let blob = serde_json::to_vec(&self.baseline).unwrap_or_default();
         store.save_baseline(&blob, Utc::now())
     }

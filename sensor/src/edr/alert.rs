@@ -77,6 +77,24 @@ pub struct EdrAlert {
     pub raw: serde_json::Value,
 }
 
+impl EdrAlert {
+    /// The alert's type, for learning what is usual: its title, lowercased (the store's
+    /// `kind`).
+    pub fn kind(&self) -> String {
+        self.title.to_lowercase()
+    }
+
+    /// Whom it is about, as the vendor knows it: its device id, else its host name, else
+    /// the alert itself (the store's `subject`).
+    pub fn subject(&self) -> String {
+        self.vendor_device_id
+            .as_deref()
+            .or(self.hostname.as_deref())
+            .unwrap_or(&self.id)
+            .to_lowercase()
+    }
+}
+
 /// `02005E0053FF`, `02-00-5e-00-53-ff` or `02:00:5e:00:53:ff` to `02:00:5e:00:53:ff`.
 pub fn normalize_mac(s: &str) -> Option<String> {
     let hex: String = s.chars().filter(char::is_ascii_hexdigit).collect();

@@ -112,13 +112,13 @@ pub fn import(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::PathBuf;
 
     use super::import;
     use crate::{edr::Vendor, store::Store};
 
-    fn fixtures() -> PathBuf {
+    pub(crate) fn fixtures() -> PathBuf {
         std::env::var_os("SENSOR_SHARED_DIR")
             .map_or_else(
                 || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
@@ -129,7 +129,7 @@ mod tests {
 
     /// The lab network of the fixtures: four devices with MACs and addresses since
     /// 2026-11-01.
-    fn lab_store() -> Store {
+    pub(crate) fn lab_store() -> Store {
         let mut store = Store::open_in_memory().unwrap();
         let since = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
             .unwrap()

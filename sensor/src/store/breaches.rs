@@ -61,15 +61,9 @@ impl Store {
     /// Breaches matching `q`, newest first.
     pub fn breaches(&mut self, q: &BreachQuery) -> Result<Vec<Breach>, StoreError> {
         let limit = if q.limit == 0 { -1 } else { q.limit as i64 };
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, model, model_version, device_id, ts_ns, score, data FROM breaches \
-                 WHERE (?1 IS NULL OR device_id = ?1) AND (?2 IS NULL OR model = ?2) \
-                 AND score >= ?3 AND ts_ns >= ?4 ORDER BY ts_ns DESC, id DESC LIMIT ?5",
-            )
-            .map_err(sql("prepare the breach query"))?;
-        stmt.query_map(
+        self.read_breaches(
+            "WHERE (?1 IS NULL OR device_id = ?1) AND (?2 IS NULL OR model = ?2) \
+             AND score >= ?3 AND ts_ns >= ?4 ORDER BY ts_ns DESC, id DESC LIMIT ?5",
             params![
                 q.device_id,
                 q.model,
@@ -77,24 +71,59 @@ impl Store {
                 q.since.map_or(i64::MIN, ns),
                 limit
             ],
-            |r| {
-                let data: String = r.get(6)?;
-                Ok(Breach {
-                    id: r.get(0)?,
-                    model: r.get(1)?,
-                    model_version: r.get(2)?,
-                    device_id: r.get(3)?,
-                    ts: DateTime::from_timestamp_nanos(r.get(4)?),
-                    score: r.get(5)?,
-                    evidence: serde_json::from_str(&data).unwrap_or(Evidence {
-                        key: String::new(),
-                        summary: data,
-                        metrics: Vec::new(),
-                        connections: Vec::new(),
-                    }),
-                })
-            },
         )
+    }
+
+    /// Breaches stored after row `after`, in row order; at most `limit`.
+    pub fn breaches_after(&mut self, after: i64, limit: usize) -> Result<Vec<Breach>, StoreError> {
+        self.read_breaches(
+            "WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after, limit as i64],
+        )
+    }
+
+    /// Device `device`'s breaches within `[from, to]`, oldest first.
+    pub fn breaches_between(
+        &mut self,
+        device: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Breach>, StoreError> {
+        self.read_breaches(
+            "WHERE device_id = ?1 AND ts_ns BETWEEN ?2 AND ?3 ORDER BY ts_ns, id",
+            params![device, ns(from), ns(to)],
+        )
+    }
+
+    /// Breaches by a statement's `WHERE ... ORDER ... LIMIT` tail.
+    fn read_breaches(
+        &mut self,
+        tail: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Breach>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT id, model, model_version, device_id, ts_ns, score, data FROM breaches {tail}"
+            ))
+            .map_err(sql("prepare the breach query"))?;
+        stmt.query_map(args, |r| {
+            let data: String = r.get(6)?;
+            Ok(Breach {
+                id: r.get(0)?,
+                model: r.get(1)?,
+                model_version: r.get(2)?,
+                device_id: r.get(3)?,
+                ts: DateTime::from_timestamp_nanos(r.get(4)?),
+                score: r.get(5)?,
+                evidence: serde_json::from_str(&data).unwrap_or(Evidence {
+                    key: String::new(),
+                    summary: data,
+                    metrics: Vec::new(),
+                    connections: Vec::new(),
+                }),
+            })
+        })
         .map_err(sql("query breaches"))?
         .collect::<Result<_, _>>()
         .map_err(sql("read a breach"))

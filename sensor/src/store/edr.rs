@@ -5,7 +5,9 @@
 use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, sql};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, ns, sql};
 use crate::edr::{EdrAlert, join::Joined};
 
 /// A stored alert with its join.
@@ -17,6 +19,8 @@ pub struct StoredAlert {
     pub alert: EdrAlert,
     /// Which device it joined, and why.
     pub joined: Joined,
+    /// How unusual it was when it arrived (once fusion has scored it).
+    pub rarity: Option<crate::fusion::rarity::Rarity>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,7 +51,7 @@ impl Store {
         if let Some(id) = existing {
             tx.execute(
                 "UPDATE edr_alerts SET device_id = ?2, ts_ns = ?3, severity = ?4, title = ?5, \
-                 data = ?6, vendor_device_id = ?7 WHERE id = ?1",
+                 data = ?6, vendor_device_id = ?7, kind = ?8, subject = ?9 WHERE id = ?1",
                 params![
                     id,
                     joined.device_id,
@@ -55,14 +59,17 @@ impl Store {
                     a.severity,
                     a.title,
                     data,
-                    a.vendor_device_id
+                    a.vendor_device_id,
+                    a.kind(),
+                    a.subject()
                 ],
             )
             .map_err(sql("update an EDR alert"))?;
         } else {
             tx.execute(
                 "INSERT INTO edr_alerts (vendor, vendor_id, device_id, ts_ns, severity, title, \
-                 data, vendor_device_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 data, vendor_device_id, kind, subject) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     a.vendor.as_str(),
                     a.id,
@@ -71,7 +78,9 @@ impl Store {
                     a.severity,
                     a.title,
                     data,
-                    a.vendor_device_id
+                    a.vendor_device_id,
+                    a.kind(),
+                    a.subject()
                 ],
             )
             .map_err(sql("store an EDR alert"))?;
@@ -135,27 +144,74 @@ impl Store {
         device: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.edr_alerts_where(device, false, limit)
+    }
+
+    /// As [`Store::edr_alerts`], only those that surfaced as unusual if `unusual`.
+    pub fn edr_alerts_where(
+        &mut self,
+        device: Option<i64>,
+        unusual: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
         let limit = if limit == 0 { -1 } else { limit as i64 };
+        self.read_alerts(
+            "WHERE (?1 IS NULL OR device_id = ?1) \
+             AND (?3 = 0 OR json_extract(rarity, '$.surfaced') = 1) \
+             ORDER BY ts_ns DESC, id DESC LIMIT ?2",
+            params![device, limit, unusual],
+        )
+    }
+
+    /// Alerts stored after row `after`, in row order; at most `limit`.
+    pub fn edr_alerts_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.read_alerts(
+            "WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after, limit as i64],
+        )
+    }
+
+    /// Device `device`'s alerts detected within `[from, to]`, oldest first.
+    pub fn edr_alerts_between(
+        &mut self,
+        device: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.read_alerts(
+            "WHERE device_id = ?1 AND ts_ns BETWEEN ?2 AND ?3 ORDER BY ts_ns, id",
+            params![device, ns(from), ns(to)],
+        )
+    }
+
+    /// Alerts by a statement's `WHERE ... ORDER ... LIMIT` tail.
+    fn read_alerts(
+        &mut self,
+        tail: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
         let mut stmt = self
             .conn()
-            .prepare_cached(
-                "SELECT id, data FROM edr_alerts WHERE (?1 IS NULL OR device_id = ?1) \
-                 ORDER BY ts_ns DESC, id DESC LIMIT ?2",
-            )
+            .prepare_cached(&format!("SELECT id, data, rarity FROM edr_alerts {tail}"))
             .map_err(sql("prepare the EDR alert query"))?;
-        let rows: Vec<(i64, String)> = stmt
-            .query_map(params![device, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+        let rows: Vec<(i64, String, Option<String>)> = stmt
+            .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(sql("query EDR alerts"))?
             .collect::<Result<_, _>>()
             .map_err(sql("read an EDR alert"))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, data)| {
+            .filter_map(|(id, data, rarity)| {
                 let d: Data = serde_json::from_str(&data).ok()?;
                 Some(StoredAlert {
                     id,
                     alert: d.alert,
                     joined: d.joined,
+                    rarity: rarity.and_then(|r| serde_json::from_str(&r).ok()),
                 })
             })
             .collect())

@@ -12,6 +12,7 @@
 //! - [`exports`]: exporters' cursors and the rows after them.
 //! - [`edr`]: EDR alerts and their joins.
 //! - [`edr_hosts`]: what the EDRs know of hosts (OS, vulnerabilities).
+//! - [`fusion`]: EDR alert rarity and the peer groups behind it.
 //! - [`devices`]: devices and their addresses over time.
 //! - [`timeline`]: a device's summary and event log.
 //! - [`rows`]: whole rows of the later layers' tables, as JSON.
@@ -24,6 +25,7 @@ pub mod devices;
 pub mod edr;
 pub mod edr_hosts;
 pub mod exports;
+pub mod fusion;
 pub mod retention;
 pub mod rows;
 pub mod schema;

@@ -14,6 +14,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
@@ -174,6 +175,23 @@ CREATE TABLE edr_hosts (
 ALTER TABLE edr_alerts ADD COLUMN vendor_device_id TEXT;
 UPDATE edr_alerts SET vendor_device_id = json_extract(data, '$.alert.vendor_device_id');
 CREATE INDEX edr_alerts_vendor_device ON edr_alerts (vendor, vendor_device_id);
+";
+
+/// What fusion keeps of EDR alerts: each alert's type (`kind`) and subject (the vendor's
+/// device), how unusual it was when it arrived; and each device's peer group, as the
+/// detection engine last grouped them.
+const V7: &str = "
+ALTER TABLE edr_alerts ADD COLUMN kind TEXT;
+ALTER TABLE edr_alerts ADD COLUMN subject TEXT;
+ALTER TABLE edr_alerts ADD COLUMN rarity TEXT;
+UPDATE edr_alerts SET kind = lower(title),
+    subject = lower(coalesce(vendor_device_id, json_extract(data, '$.alert.hostname'), vendor_id));
+CREATE INDEX edr_alerts_kind ON edr_alerts (vendor, kind, subject, ts_ns);
+CREATE TABLE peer_groups (
+    device_id INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+    grp       TEXT NOT NULL
+);
+CREATE INDEX peer_groups_grp ON peer_groups (grp);
 ";
 
 #[cfg(test)]
