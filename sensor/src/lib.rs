@@ -17,6 +17,7 @@
 //! - [`edr`]: EDR alerts, normalized and joined to devices.
 //! - [`export`]: ECS, OCSF and CEF to syslog, HTTP collectors and files.
 //! - [`fusion`]: EDR alert rarity and combined models (an alert with a breach).
+//! - [`investigate`]: automated investigations and the incidents they conclude.
 //! - [`http_client`]: outbound HTTPS with verified TLS.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
@@ -36,6 +37,7 @@ pub mod export;
 pub mod fusion;
 pub mod http_client;
 pub mod instance_lock;
+pub mod investigate;
 pub mod response;
 pub mod store;
 pub mod telemetry;

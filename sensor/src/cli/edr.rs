@@ -117,6 +117,7 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
             // Score what is new, and match it with the breaches, as the agent would.
             let fused =
                 crate::fusion::Fusion::new(&models.load()?, *edr_surface)?.step(&mut store)?;
+            let incidents = crate::investigate::triggers::Triggers::default().step(&mut store)?;
             if *json {
                 #[derive(serde::Serialize)]
                 struct Imported {
@@ -124,15 +125,18 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                     import: crate::edr::import::ImportStats,
                     #[serde(flatten)]
                     fusion: crate::fusion::FusionStats,
+                    incidents: u64,
                 }
                 return Ok(output::json(&Imported {
                     import: total,
                     fusion: fused,
+                    incidents,
                 })?);
             }
             output::line(&format!(
                 "{} alerts read: {} new, {} updated, {} joined to a device; {} invalid records \
-                 skipped (see the log); {} scored, {} unusual, {} combined-model breaches",
+                 skipped (see the log); {} scored, {} unusual, {} combined-model breaches; {} \
+                 incidents opened or grown",
                 total.read,
                 total.stored,
                 total.updated,
@@ -140,7 +144,8 @@ pub fn edr(args: &EdrArgs) -> anyhow::Result<()> {
                 total.invalid,
                 fused.scored,
                 fused.surfaced,
-                fused.combined
+                fused.combined,
+                incidents
             ))?;
         }
         EdrCommand::Status { json, api } => {

@@ -115,6 +115,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "SCORE", default_value_t = crate::fusion::DEFAULT_SURFACE,
           value_parser = clap::value_parser!(u8).range(0..=100))]
     pub edr_surface: u8,
+    /// Breaches scoring at least this start an investigation.
+    #[arg(long, value_name = "SCORE", default_value_t = 60,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub investigate_score: u8,
+    /// Which EDR alerts start an investigation.
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "unusual")]
+    pub investigate_edr: crate::investigate::triggers::EdrTrigger,
     /// Also serve `/metrics` (and only that) on this TCP address, for Prometheus.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -282,6 +289,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("failed to start the EDR connectors")?;
         let fusion = crate::fusion::task::spawn(
             crate::fusion::Fusion::new(&args.models.load()?, args.edr_surface)?,
+            crate::investigate::triggers::Triggers {
+                breach_score: args.investigate_score,
+                edr: args.investigate_edr,
+                window: crate::investigate::Window::default(),
+            },
             args.state.db_path(),
             FUSION_INTERVAL,
         );

@@ -1,5 +1,6 @@
 //! The fusion stage in the agent: a step every interval, on its own connection, beside the
-//! record writer and the EDR connectors.
+//! record writer and the EDR connectors: alerts scored and combined models matched, then
+//! the investigations they and the breaches call for.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -7,10 +8,13 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::Fusion;
-use crate::store::{Store, StoreError};
+use crate::{
+    investigate::triggers::Triggers,
+    store::{Store, StoreError},
+};
 
-/// Runs `fusion` over the database at `db` every `every`.
-pub fn spawn(fusion: Fusion, db: PathBuf, every: Duration) -> JoinHandle<()> {
+/// Runs `fusion`, then `triggers`, over the database at `db` every `every`.
+pub fn spawn(fusion: Fusion, triggers: Triggers, db: PathBuf, every: Duration) -> JoinHandle<()> {
     let fusion = Arc::new(fusion);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -20,7 +24,8 @@ pub fn spawn(fusion: Fusion, db: PathBuf, every: Duration) -> JoinHandle<()> {
             let (fusion, db) = (Arc::clone(&fusion), db.clone());
             let result = tokio::task::spawn_blocking(move || {
                 let mut store = Store::open(&db)?;
-                fusion.step(&mut store)
+                fusion.step(&mut store)?;
+                triggers.step(&mut store)
             })
             .await
             .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));

@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Breaches by a statement's `WHERE ... ORDER ... LIMIT` tail.
-    fn read_breaches(
+    pub(super) fn read_breaches(
         &mut self,
         tail: &str,
         args: impl rusqlite::Params,

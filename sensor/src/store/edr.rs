@@ -189,7 +189,7 @@ impl Store {
     }
 
     /// Alerts by a statement's `WHERE ... ORDER ... LIMIT` tail.
-    fn read_alerts(
+    pub(super) fn read_alerts(
         &mut self,
         tail: &str,
         args: impl rusqlite::Params,

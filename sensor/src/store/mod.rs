@@ -13,6 +13,7 @@
 //! - [`edr`]: EDR alerts and their joins.
 //! - [`edr_hosts`]: what the EDRs know of hosts (OS, vulnerabilities).
 //! - [`fusion`]: EDR alert rarity and the peer groups behind it.
+//! - [`incidents`]: what investigations concluded.
 //! - [`devices`]: devices and their addresses over time.
 //! - [`timeline`]: a device's summary and event log.
 //! - [`rows`]: whole rows of the later layers' tables, as JSON.
@@ -26,6 +27,7 @@ pub mod edr;
 pub mod edr_hosts;
 pub mod exports;
 pub mod fusion;
+pub mod incidents;
 pub mod retention;
 pub mod rows;
 pub mod schema;

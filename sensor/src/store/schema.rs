@@ -15,6 +15,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
@@ -192,6 +193,13 @@ CREATE TABLE peer_groups (
     grp       TEXT NOT NULL
 );
 CREATE INDEX peer_groups_grp ON peer_groups (grp);
+";
+
+/// Incidents: when their activity ends and when they last changed, for grouping.
+const V8: &str = "
+ALTER TABLE incidents ADD COLUMN last_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN updated_ns INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX incidents_span ON incidents (ts_ns, last_ns);
 ";
 
 #[cfg(test)]

@@ -1,0 +1,117 @@
+//! What starts an investigation in the agent: a breach at or over a score, and an EDR
+//! alert (every one, or only those unusual for their device). Read by cursor after fusion
+//! has scored the alerts; a record an incident already holds starts nothing.
+
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::{Window, investigate, record};
+use crate::{
+    export::RecordKind,
+    store::{Store, StoreError},
+};
+
+/// The cursor's name among the store's consumers.
+const CURSOR: &str = "(investigate)";
+
+/// Rows read per step.
+const BATCH: usize = 200;
+
+/// Which EDR alerts start an investigation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EdrTrigger {
+    /// Every alert joined to a device.
+    All,
+    /// Alerts unusual for their device.
+    #[default]
+    Unusual,
+    /// None.
+    None,
+}
+
+/// The triggers.
+#[derive(Clone, Copy, Debug)]
+pub struct Triggers {
+    /// Breaches at or over this score.
+    pub breach_score: u8,
+    /// Which EDR alerts.
+    pub edr: EdrTrigger,
+    /// How far around the trigger to look.
+    pub window: Window,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Self {
+            breach_score: 60,
+            edr: EdrTrigger::Unusual,
+            window: Window::default(),
+        }
+    }
+}
+
+impl Triggers {
+    /// Investigates what the breaches and alerts stored since the last step call for;
+    /// returns how many incidents were opened or grown.
+    pub fn step(&self, store: &mut Store) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        loop {
+            let after = store.export_cursor(CURSOR, RecordKind::Breaches)?;
+            let breaches = store.breaches_after(after, BATCH)?;
+            let Some(last) = breaches.last().map(|b| b.id) else {
+                break;
+            };
+            for b in &breaches {
+                let Some(device) = b.device_id else { continue };
+                if b.score < self.breach_score || store.incident_holds("breaches", b.id)? {
+                    continue;
+                }
+                let why = format!("breach #{} {} ({})", b.id, b.model, b.score);
+                changed += self.run(store, device, b.ts, &why)?;
+            }
+            store.set_export_cursor(CURSOR, RecordKind::Breaches, last)?;
+        }
+        loop {
+            let after = store.export_cursor(CURSOR, RecordKind::EdrAlerts)?;
+            let alerts = store.edr_alerts_after(after, BATCH)?;
+            let Some(last) = alerts.last().map(|a| a.id) else {
+                break;
+            };
+            for a in &alerts {
+                let Some(device) = a.joined.device_id else {
+                    continue;
+                };
+                let wanted = match self.edr {
+                    EdrTrigger::All => true,
+                    EdrTrigger::Unusual => a.rarity.as_ref().is_some_and(|r| r.surfaced),
+                    EdrTrigger::None => false,
+                };
+                if !wanted || store.incident_holds("edr_alerts", a.id)? {
+                    continue;
+                }
+                let why = format!("{} alert #{} \"{}\"", a.alert.vendor.as_str(), a.id, a.alert.title);
+                changed += self.run(store, device, a.alert.detected, &why)?;
+            }
+            store.set_export_cursor(CURSOR, RecordKind::EdrAlerts, last)?;
+        }
+        Ok(changed)
+    }
+
+    fn run(
+        &self,
+        store: &mut Store,
+        device: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        why: &str,
+    ) -> Result<u64, StoreError> {
+        let found = investigate(store, device, at, why, self.window)?;
+        Ok(match record(store, found, self.window)? {
+            Some(i) => {
+                info!(incident = i.id, score = i.score, title = %i.title, trigger = why, "incident");
+                1
+            }
+            None => 0,
+        })
+    }
+}
