@@ -63,3 +63,8 @@ mod edr_agent;
 
 /// Microsoft Defender through a stand-in Graph: tokens, paging, failures, host enrichment.
 mod edr_microsoft;
+
+/// The ws-02 story: lab traffic replayed and Graph alerts imported make one incident, whose
+/// Markdown, HTML and PDF reports hold it (the PDF read with pdftotext, rendered with
+/// pdftoppm).
+mod incidents;

@@ -14,6 +14,7 @@
 //! `GET /metrics`.
 
 pub mod client;
+pub mod incidents;
 pub mod listener;
 pub mod metrics;
 pub mod routes;

@@ -54,7 +54,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -132,7 +132,7 @@ async fn with_responder<T: Send + 'static>(
 }
 
 /// Runs `f` with a read connection on the database.
-async fn with_store<T: Send + 'static>(
+pub(super) async fn with_store<T: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -153,7 +153,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/actions", get(actions).post(new_action))
         .route("/v1/actions/{id}/lift", post(lift))
         .route("/v1/breaches", get(breaches))
-        .route("/v1/incidents", get(incidents))
+        .route("/v1/incidents", get(super::incidents::list))
+        .route("/v1/incidents/{id}", get(super::incidents::one))
+        .route("/v1/investigations", post(super::incidents::investigate))
         .route("/v1/edr_alerts", get(edr_alerts))
         .route("/v1/edr/status", get(edr_status))
         .route("/metrics", get(prometheus))
@@ -374,10 +376,4 @@ async fn edr_status(
         }
     }
     Ok(Json(all))
-}
-
-async fn incidents(State(state): State<ApiState>) -> Answer<Vec<serde_json::Value>> {
-    Ok(Json(
-        with_store(&state, |s| Ok(s.table_rows("incidents")?)).await?,
-    ))
 }

@@ -13,6 +13,7 @@ pub mod edr;
 pub mod export;
 pub mod flows;
 pub mod generate;
+pub mod incidents;
 pub mod models;
 pub mod output;
 pub mod replay;
@@ -67,6 +68,12 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Import EDR alerts and list them with the devices they joined.
     Edr(edr::EdrArgs),
+    /// Investigate a device around a time: gather, hypothesise, evaluate, conclude.
+    Investigate(incidents::InvestigateArgs),
+    /// List incidents, newest activity first.
+    Incidents(incidents::IncidentsArgs),
+    /// Show one incident, or write its report (Markdown, HTML or PDF).
+    Incident(incidents::IncidentArgs),
     /// List response actions: who did what, why, until when.
     Actions(actions::ActionsArgs),
     /// Block an address, a network or an endpoint in the kernel.
@@ -179,6 +186,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Actions(args) => actions::actions(&args),
         Command::Breaches(args) => breaches::breaches(&args),
         Command::Edr(args) => edr::edr(&args),
+        Command::Investigate(args) => incidents::investigate(&args),
+        Command::Incidents(args) => incidents::incidents(&args),
+        Command::Incident(args) => incidents::incident(&args),
         Command::Models(args) => models::models(&args),
         Command::Block(args) => respond::block(&args),
         Command::Suspend(args) => respond::suspend(&args),

@@ -97,11 +97,11 @@ pub fn import(
                 }
             };
             stats.read += 1;
-            let joined = join::join(store, &alert)?;
+            let (joined, new) = join::store(store, &alert)?;
             if joined.device_id.is_some() {
                 stats.joined += 1;
             }
-            if store.upsert_edr_alert(&alert, &joined)? {
+            if new {
                 stats.stored += 1;
             } else {
                 stats.updated += 1;

@@ -19,6 +19,20 @@ pub struct Joined {
     pub reason: String,
 }
 
+/// Joins `alert` to a device and stores it (new or updated in place); a device joined by
+/// address or MAC that has no name yet takes the alert's host name (EDRs know names the
+/// network rarely shows). Returns the join and whether the alert was new.
+pub fn store(store: &mut Store, alert: &EdrAlert) -> Result<(Joined, bool), StoreError> {
+    let joined = join(store, alert)?;
+    if let (Some(device), Some(host)) = (joined.device_id, &alert.hostname)
+        && let Some(short) = host.split('.').next().filter(|s| !s.is_empty())
+    {
+        store.set_hostname_if_missing(device, &short.to_ascii_lowercase())?;
+    }
+    let new = store.upsert_edr_alert(alert, &joined)?;
+    Ok((joined, new))
+}
+
 /// Joins `alert` to a device in `store`.
 pub fn join(store: &mut Store, alert: &EdrAlert) -> Result<Joined, StoreError> {
     let at = alert.detected.timestamp_nanos_opt().unwrap_or(i64::MAX);

@@ -236,8 +236,7 @@ impl Poller {
                 let mut store = Store::open(&db)?;
                 let (mut stored, mut updated) = (0, 0);
                 for a in &alerts {
-                    let joined = join::join(&mut store, a)?;
-                    if store.upsert_edr_alert(a, &joined)? {
+                    if join::store(&mut store, a)?.1 {
                         stored += 1;
                     } else {
                         updated += 1;

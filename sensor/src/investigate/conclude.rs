@@ -21,22 +21,36 @@ fn words(tactic: &str) -> String {
 
 /// What an analyst should do about `tactic` on `device`.
 fn advice(tactic: &str, device: &str, remotes: &[String], inside: &[String]) -> Vec<String> {
-    let first = |list: &[String]| list.first().cloned().unwrap_or_else(|| "the endpoint".into());
+    let first = |list: &[String]| {
+        list.first()
+            .cloned()
+            .unwrap_or_else(|| "the endpoint".into())
+    };
     match tactic {
         "command-and-control" => vec![
             format!(
                 "Suspend new connections from the network to {} (`sensor suspend {}:443 --for 2h`) or block it (`sensor block {}`)",
-                first(remotes), first(remotes), first(remotes)
+                first(remotes),
+                first(remotes),
+                first(remotes)
             ),
             format!("Collect the implant from {device} with the EDR before reimaging"),
         ],
         "lateral-movement" => vec![
-            format!("Quarantine {device} (`sensor quarantine {device}`) while the credentials it used are reset"),
-            format!("Suspend SMB and RDP to {} from it (`sensor suspend {}:445`)", first(inside), first(inside)),
+            format!(
+                "Quarantine {device} (`sensor quarantine {device}`) while the credentials it used are reset"
+            ),
+            format!(
+                "Suspend SMB and RDP to {} from it (`sensor suspend {}:445`)",
+                first(inside),
+                first(inside)
+            ),
         ],
-        "exfiltration" => vec![
-            format!("Block {} (`sensor block {}`) and size what left", first(remotes), first(remotes)),
-        ],
+        "exfiltration" => vec![format!(
+            "Block {} (`sensor block {}`) and size what left",
+            first(remotes),
+            first(remotes)
+        )],
         "reconnaissance" => vec![format!(
             "Watch {device}: a scan precedes movement; quarantine it if the scan goes on"
         )],
@@ -56,7 +70,12 @@ fn advice(tactic: &str, device: &str, remotes: &[String], inside: &[String]) -> 
 pub fn conclude(incident: &mut Incident, breaches: &[Breach], alerts: &[StoredAlert]) -> Step {
     let concluded: Vec<&TacticFinding> = {
         let mut c: Vec<&TacticFinding> = incident.tactics.iter().filter(|t| t.concluded).collect();
-        c.sort_by_key(|t| ORDER.iter().position(|o| *o == t.tactic).unwrap_or(ORDER.len()));
+        c.sort_by_key(|t| {
+            ORDER
+                .iter()
+                .position(|o| *o == t.tactic)
+                .unwrap_or(ORDER.len())
+        });
         c
     };
     let origin = incident
@@ -74,8 +93,13 @@ pub fn conclude(incident: &mut Incident, breaches: &[Breach], alerts: &[StoredAl
     let mut lines = Vec::new();
     if concluded.is_empty() {
         incident.title = format!("Nothing concluded on {origin}");
-        incident.summary = "No activity reached the confidence to conclude.".to_owned();
-        incident.score = incident.tactics.iter().map(|t| t.confidence).max().unwrap_or(0);
+        "No activity reached the confidence to conclude.".clone_into(&mut incident.summary);
+        incident.score = incident
+            .tactics
+            .iter()
+            .map(|t| t.confidence)
+            .max()
+            .unwrap_or(0);
         lines.push("no tactic reached the confidence to conclude".to_owned());
     } else {
         let names: Vec<String> = concluded.iter().map(|t| words(&t.tactic)).collect();
@@ -91,12 +115,16 @@ pub fn conclude(incident: &mut Incident, breaches: &[Breach], alerts: &[StoredAl
         incident.summary = concluded
             .iter()
             .map(|t| {
-                format!(
+                let mut sentence = format!(
                     "{} (confidence {}): {}.",
                     words(&t.tactic),
                     t.confidence,
                     t.evidence_for.first().map_or("", String::as_str)
-                )
+                );
+                if let Some(first) = sentence.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                sentence
             })
             .collect::<Vec<_>>()
             .join(" ");
@@ -116,12 +144,37 @@ pub fn conclude(incident: &mut Incident, breaches: &[Breach], alerts: &[StoredAl
         .devices
         .iter()
         .filter(|d| !d.origin)
-        .flat_map(|d| d.addrs.first().cloned())
+        .filter_map(|d| d.addrs.first().cloned())
         .collect();
-    incident.recommended = concluded
+    // Impact is about the device the impact was seen on, which may be the chain's end.
+    let impacted = alerts
         .iter()
-        .flat_map(|t| advice(&t.tactic, &origin, &remotes, &inside))
-        .collect();
+        .find(|a| {
+            a.alert
+                .tactic
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("impact"))
+        })
+        .and_then(|a| {
+            incident
+                .devices
+                .iter()
+                .find(|d| Some(d.id) == a.joined.device_id)
+        })
+        .map_or_else(|| origin.clone(), |d| d.name.clone());
+    incident.recommended = Vec::new();
+    for t in &concluded {
+        let on = if t.tactic == "impact" {
+            &impacted
+        } else {
+            &origin
+        };
+        for a in advice(&t.tactic, on, &remotes, &inside) {
+            if !incident.recommended.contains(&a) {
+                incident.recommended.push(a);
+            }
+        }
+    }
     let name_of = |id: Option<i64>| {
         incident
             .devices

@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::incident::{IncidentDevice, Link, Step};
+use crate::detect::baseline::ADMIN_PORTS;
 use crate::{
     capture::ConnRecord,
     detect::Breach,
     store::{Store, StoreError, connections::ConnQuery, edr::StoredAlert, ns},
 };
-
-/// Ports of services used to administer hosts (and to move between them).
-pub const ADMIN_PORTS: &[u16] = &[22, 135, 139, 445, 3389, 5985, 5986];
 
 /// Related devices gathered at most.
 const MAX_RELATED: usize = 10;
@@ -41,7 +39,11 @@ pub struct Gathered {
     pub links: Vec<Link>,
 }
 
-fn describe(store: &mut Store, id: i64, origin: bool) -> Result<Option<IncidentDevice>, StoreError> {
+fn describe(
+    store: &mut Store,
+    id: i64,
+    origin: bool,
+) -> Result<Option<IncidentDevice>, StoreError> {
     let Some(d) = store.device(id)? else {
         return Ok(None);
     };
@@ -97,10 +99,10 @@ pub fn gather(
         to.format("%Y-%m-%d %H:%M")
     ));
     // Links, and the inside peers worth a look.
-    let mut links: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
+    let mut pairs: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
     let mut peers: BTreeMap<i64, bool> = BTreeMap::new();
     for c in &g.connections {
-        let e = links
+        let e = pairs
             .entry((
                 c.orig_h.to_string(),
                 c.resp_h.to_string(),
@@ -118,7 +120,7 @@ pub fn gather(
             *peers.entry(p).or_default() |= admin;
         }
     }
-    g.links = links
+    g.links = pairs
         .into_iter()
         .map(|((from, to, service), (connections, bytes))| Link {
             from,
@@ -128,12 +130,14 @@ pub fn gather(
             bytes,
         })
         .collect();
-    g.links.sort_by(|a, b| b.connections.cmp(&a.connections));
+    g.links.sort_by_key(|l| std::cmp::Reverse(l.connections));
     g.links.truncate(50);
     g.devices.push(origin);
     for (peer, admin) in peers {
         if g.devices.len() > MAX_RELATED {
-            lines.push(format!("more related devices left out (at most {MAX_RELATED})"));
+            lines.push(format!(
+                "more related devices left out (at most {MAX_RELATED})"
+            ));
             break;
         }
         let Some(d) = describe(store, peer, false)? else {

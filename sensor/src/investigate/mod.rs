@@ -88,7 +88,10 @@ pub fn record(
         return Ok(None);
     }
     let ids: Vec<i64> = incident.devices.iter().map(|d| d.id).collect();
-    let near = store.incidents_between(incident.first - window.before, incident.last + window.before)?;
+    let near = store.incidents_between(
+        incident.first - window.before,
+        incident.last + window.before,
+    )?;
     let Some(mut into) = near
         .into_iter()
         .find(|i| i.devices.iter().any(|d| ids.contains(&d.id)))
@@ -241,13 +244,18 @@ mod tests {
         let opened = Triggers::default().step(&mut store).unwrap();
         assert!(opened >= 2, "{opened}");
         let incidents = store.incidents(0).unwrap();
-        let story: Vec<_> = incidents
+        let chains: Vec<_> = incidents
             .iter()
             .filter(|i| i.devices.iter().any(|d| d.id == ws02))
             .collect();
-        assert_eq!(story.len(), 1, "{:#?}", incidents.iter().map(|i| &i.title).collect::<Vec<_>>());
-        let story = story[0];
-        let alerts = store.edr_alerts_by_id(&story.edr_alerts).unwrap();
+        assert_eq!(
+            chains.len(),
+            1,
+            "{:#?}",
+            incidents.iter().map(|i| &i.title).collect::<Vec<_>>()
+        );
+        let chain = chains[0];
+        let alerts = store.edr_alerts_by_id(&chain.edr_alerts).unwrap();
         for title in [
             "Credential dumping activity observed",
             "Suspicious remote service creation",
@@ -256,22 +264,25 @@ mod tests {
             assert!(
                 alerts.iter().any(|a| a.alert.title == title),
                 "{title} in {}",
-                story.title
+                chain.title
             );
         }
-        assert!(story.breaches.contains(&lateral[0].id));
-        let names: Vec<&str> = story.devices.iter().map(|d| d.name.as_str()).collect();
-        assert!(names.contains(&"ws-02") && names.contains(&"fs-01"), "{names:?}");
-        let concluded = story.concluded();
+        assert!(chain.breaches.contains(&lateral[0].id));
+        let names: Vec<&str> = chain.devices.iter().map(|d| d.name.as_str()).collect();
+        assert!(
+            names.contains(&"ws-02") && names.contains(&"fs-01"),
+            "{names:?}"
+        );
+        let concluded = chain.concluded();
         for t in ["credential-access", "lateral-movement", "impact"] {
             assert!(concluded.contains(&t), "{t} in {concluded:?}");
         }
-        let steps: Vec<&str> = story.steps.iter().map(|s| s.name.as_str()).collect();
+        let steps: Vec<&str> = chain.steps.iter().map(|s| s.name.as_str()).collect();
         for s in ["gather", "hypothesise", "evaluate", "conclude", "merge"] {
             assert!(steps.contains(&s), "{s} in {steps:?}");
         }
-        assert!(!story.recommended.is_empty());
-        assert!(story.title.contains("ws-02"), "{}", story.title);
+        assert!(!chain.recommended.is_empty());
+        assert!(chain.title.contains("ws-02"), "{}", chain.title);
         // Nothing starts twice.
         assert_eq!(Triggers::default().step(&mut store).unwrap(), 0);
     }

@@ -8,9 +8,10 @@
 use std::net::IpAddr;
 
 use super::{
-    gather::{ADMIN_PORTS, Gathered},
+    gather::Gathered,
     incident::{Step, TacticFinding},
 };
+use crate::detect::baseline::ADMIN_PORTS;
 
 /// A candidate activity.
 struct Tactic {
@@ -104,9 +105,17 @@ fn fact(tactic: &str, g: &Gathered) -> Option<(bool, String, f64)> {
                 .map(|c| c.resp_h)
                 .collect();
             Some(if ext.is_empty() {
-                (false, "no connections to outside endpoints in the window".to_owned(), 0.5)
+                (
+                    false,
+                    "no connections to outside endpoints in the window".to_owned(),
+                    0.5,
+                )
             } else {
-                (true, format!("{} outside endpoints reached in the window", ext.len()), 1.0)
+                (
+                    true,
+                    format!("{} outside endpoints reached in the window", ext.len()),
+                    1.0,
+                )
             })
         }
         "lateral-movement" => {
@@ -116,7 +125,11 @@ fn fact(tactic: &str, g: &Gathered) -> Option<(bool, String, f64)> {
                 .collect();
             let hosts: std::collections::BTreeSet<_> = admin.iter().map(|c| c.resp_h).collect();
             Some(if admin.is_empty() {
-                (false, "no admin-service connections to inside hosts".to_owned(), 0.6)
+                (
+                    false,
+                    "no admin-service connections to inside hosts".to_owned(),
+                    0.6,
+                )
             } else {
                 (
                     true,
@@ -124,7 +137,11 @@ fn fact(tactic: &str, g: &Gathered) -> Option<(bool, String, f64)> {
                         "{} admin-service connections to {} inside hosts ({})",
                         admin.len(),
                         hosts.len(),
-                        hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        hosts
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     1.0,
                 )
@@ -137,17 +154,33 @@ fn fact(tactic: &str, g: &Gathered) -> Option<(bool, String, f64)> {
                 .map(|c| c.orig_bytes)
                 .sum();
             Some(if bytes < 1_000_000 {
-                (false, format!("only {bytes} bytes sent outside in the window"), 0.5)
+                (
+                    false,
+                    format!("only {bytes} bytes sent outside in the window"),
+                    0.5,
+                )
             } else {
-                (true, format!("{:.1} MB sent outside in the window", bytes as f64 / 1e6), 1.0)
+                (
+                    true,
+                    format!("{:.1} MB sent outside in the window", bytes as f64 / 1e6),
+                    1.0,
+                )
             })
         }
         "reconnaissance" => {
             let hosts: std::collections::BTreeSet<_> = out.iter().map(|c| c.resp_h).collect();
             Some(if hosts.len() < 10 {
-                (false, format!("only {} hosts contacted in the window", hosts.len()), 0.7)
+                (
+                    false,
+                    format!("only {} hosts contacted in the window", hosts.len()),
+                    0.7,
+                )
             } else {
-                (true, format!("{} hosts contacted in the window", hosts.len()), 1.0)
+                (
+                    true,
+                    format!("{} hosts contacted in the window", hosts.len()),
+                    1.0,
+                )
             })
         }
         "impact" => {
@@ -158,9 +191,17 @@ fn fact(tactic: &str, g: &Gathered) -> Option<(bool, String, f64)> {
                 .map(|c| c.orig_bytes + c.resp_bytes)
                 .sum();
             Some(if smb < 10_000_000 {
-                (false, format!("{:.1} MB over SMB in the window", smb as f64 / 1e6), 0.8)
+                (
+                    false,
+                    format!("{:.1} MB over SMB in the window", smb as f64 / 1e6),
+                    0.8,
+                )
             } else {
-                (true, format!("{:.1} MB over SMB in the window", smb as f64 / 1e6), 1.0)
+                (
+                    true,
+                    format!("{:.1} MB over SMB in the window", smb as f64 / 1e6),
+                    1.0,
+                )
             })
         }
         _ => None,
@@ -175,7 +216,11 @@ pub fn weigh(g: &Gathered) -> (Vec<TacticFinding>, Step, Step) {
     for t in TACTICS {
         let mut weights: Vec<f64> = Vec::new();
         let mut evidence_for = Vec::new();
-        for b in g.breaches.iter().filter(|b| t.models.contains(&b.model.as_str())) {
+        for b in g
+            .breaches
+            .iter()
+            .filter(|b| t.models.contains(&b.model.as_str()))
+        {
             weights.push(f64::from(b.score) / 100.0);
             evidence_for.push(format!(
                 "breach #{} {} (score {}): {}",
@@ -213,6 +258,11 @@ pub fn weigh(g: &Gathered) -> (Vec<TacticFinding>, Step, Step) {
         let mut confidence = 1.0 - weights.iter().map(|w| 1.0 - w).product::<f64>();
         let mut evidence_against = Vec::new();
         if let Some((supports, line, factor)) = fact(t.name, g) {
+            // Facts are about the device investigated; say which.
+            let line = format!(
+                "{}: {line}",
+                g.devices.first().map_or("", |d| d.name.as_str())
+            );
             if supports {
                 evidence_for.push(line);
             } else {

@@ -90,7 +90,12 @@ impl Triggers {
                 if !wanted || store.incident_holds("edr_alerts", a.id)? {
                     continue;
                 }
-                let why = format!("{} alert #{} \"{}\"", a.alert.vendor.as_str(), a.id, a.alert.title);
+                let why = format!(
+                    "{} alert #{} \"{}\"",
+                    a.alert.vendor.as_str(),
+                    a.id,
+                    a.alert.title
+                );
                 changed += self.run(store, device, a.alert.detected, &why)?;
             }
             store.set_export_cursor(CURSOR, RecordKind::EdrAlerts, last)?;
