@@ -2,17 +2,7 @@
 
 use std::path::PathBuf;
 
-/// The shared directory: `SENSOR_SHARED_DIR`, or `shared/` beside the workspace.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("SENSOR_SHARED_DIR").map_or_else(
-        || {
-            xtask::workspace_root()
-                .parent()
-                .map_or_else(|| PathBuf::from("../shared"), |p| p.join("shared"))
-        },
-        PathBuf::from,
-    )
-}
+pub use xtask::shared_dir;
 
 /// The packet captures.
 pub fn pcaps_dir() -> PathBuf {

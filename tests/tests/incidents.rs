@@ -4,110 +4,12 @@
 //! ones, and the investigations make one incident of credential dumping, remote service
 //! creation, the lateral movement and the ransomware on fs-01; its reports read and render.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::process::Command;
 
-use chrono::{DateTime, Utc};
-use pcap_file::pcap::{PcapPacket, PcapWriter};
 use sensor_tests::{
     cli::{field, sensor_json, sensor_output},
     env, fixtures,
-    packet::{Ipv4, ethernet, ethertype, tcp},
 };
-
-const WS01: ([u8; 4], [u8; 6]) = ([10, 77, 1, 11], [2, 0, 10, 77, 1, 11]);
-const WS02: ([u8; 4], [u8; 6]) = ([10, 77, 1, 12], [2, 0, 10, 77, 1, 12]);
-const FS01: ([u8; 4], [u8; 6]) = ([10, 77, 1, 20], [2, 0, 10, 77, 1, 20]);
-const WEB: ([u8; 4], [u8; 6]) = ([10, 77, 1, 30], [2, 0, 10, 77, 1, 30]);
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH_ACK: u8 = 0x18;
-const FIN_ACK: u8 = 0x11;
-const SYN_ACK: u8 = 0x12;
-
-/// Frames of one TCP session from `a` to `b` at `t`, `bytes` sent by `a`.
-struct Session {
-    frames: Vec<(DateTime<Utc>, Vec<u8>)>,
-}
-
-impl Session {
-    fn frame(
-        &mut self,
-        t: DateTime<Utc>,
-        from: ([u8; 4], [u8; 6]),
-        to: ([u8; 4], [u8; 6]),
-        ports: (u16, u16),
-        flags: u8,
-        payload: &[u8],
-    ) {
-        let ip = Ipv4::new(from.0, to.0, 6).packet(&tcp(ports.0, ports.1, flags, payload));
-        let mut f = ethernet(&[], ethertype::IPV4, &ip);
-        f[0..6].copy_from_slice(&to.1);
-        f[6..12].copy_from_slice(&from.1);
-        self.frames.push((t, f));
-    }
-
-    fn tcp(
-        &mut self,
-        start: DateTime<Utc>,
-        client: ([u8; 4], [u8; 6]),
-        server: ([u8; 4], [u8; 6]),
-        port: u16,
-        bytes: usize,
-    ) {
-        let sport = 40_000 + (self.frames.len() % 20_000) as u16;
-        let ms = |n: i64| start + chrono::Duration::milliseconds(n);
-        self.frame(ms(0), client, server, (sport, port), SYN, &[]);
-        self.frame(ms(1), server, client, (port, sport), SYN_ACK, &[]);
-        self.frame(ms(2), client, server, (sport, port), ACK, &[]);
-        let chunk = [0x41u8; 1400];
-        let mut sent = 0;
-        let mut step = 3;
-        while sent < bytes {
-            let len = chunk.len().min(bytes - sent);
-            self.frame(
-                ms(step),
-                client,
-                server,
-                (sport, port),
-                PSH_ACK,
-                &chunk[..len],
-            );
-            sent += len;
-            step += 1;
-        }
-        self.frame(ms(step), server, client, (port, sport), PSH_ACK, b"ok");
-        self.frame(ms(step + 1), client, server, (sport, port), FIN_ACK, &[]);
-        self.frame(ms(step + 2), server, client, (port, sport), FIN_ACK, &[]);
-        self.frame(ms(step + 3), client, server, (sport, port), ACK, &[]);
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().into()
-}
-
-/// Two days of routine web traffic from the workstations and the file server, then SMB
-/// from ws-02 to fs-01 minutes after the credential dumping the fixtures report.
-fn lab_capture(path: &Path) {
-    let mut s = Session { frames: Vec::new() };
-    let mut t = at("2026-11-18T08:00:00Z");
-    while t < at("2026-11-20T14:00:00Z") {
-        for (k, dev) in [WS01, WS02, FS01].into_iter().enumerate() {
-            s.tcp(t + chrono::Duration::minutes(k as i64), dev, WEB, 80, 3_000);
-        }
-        t += chrono::Duration::hours(2);
-    }
-    s.tcp(at("2026-11-20T14:35:00Z"), WS02, FS01, 445, 2_000_000);
-    s.frames.sort_by_key(|(t, _)| *t);
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = PcapWriter::new(file).unwrap();
-    for (t, f) in &s.frames {
-        let ts = Duration::from_nanos(t.timestamp_nanos_opt().unwrap() as u64);
-        w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
-            .unwrap();
-    }
-}
 
 #[test]
 fn r9_the_ws02_story_is_one_incident_with_readable_reports() {
@@ -117,7 +19,7 @@ fn r9_the_ws02_story_is_one_incident_with_readable_reports() {
     let scratch = env::Scratch::new("incidents");
     let state = scratch.path().join("state").to_string_lossy().into_owned();
     let pcap = scratch.path().join("lab.pcap");
-    lab_capture(&pcap);
+    xtask::story::write_capture(&pcap).unwrap();
     let pcap_arg = pcap.to_string_lossy().into_owned();
     sensor_json(&["replay", "--json", "--state-dir", &state, &pcap_arg]);
     let breaches = sensor_json(&[

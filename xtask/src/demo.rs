@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the main job. Sets up, builds, makes a client ─ gateway ─ server lab
 //! in network namespaces, runs `sensor run` on the gateway, makes real traffic with curl, nc
-//! and hping3, and shows what the sensor saw next to what the interfaces counted.
+//! and hping3, and shows what the sensor saw next to what the interfaces counted; then a
+//! port scan detected, response through the API, and EDR alerts fused and investigated.
 //!
 //! Everything it makes is removed at the end, on error and on Ctrl-C.
 
@@ -96,16 +97,16 @@ pub fn run() -> anyhow::Result<()> {
         Ok(())
     };
 
-    banner("1/7 setup");
+    banner("1/8 setup");
     crate::setup::setup()?;
     check()?;
 
-    banner("2/7 build the sensor (the XDP program is built and embedded by its build script)");
+    banner("2/8 build the sensor (the XDP program is built and embedded by its build script)");
     run_cmd(&mut cargo(&["build", "--package", "sensor"]))?;
     let sensor = xtask::target_dir().join("debug").join("sensor");
     check()?;
 
-    banner("3/7 lab: client ─ gateway ─ server in network namespaces");
+    banner("3/8 lab: client ─ gateway ─ server in network namespaces");
     let lab = Lab::build()?;
     let scratch = std::env::temp_dir().join(format!("{}-demo", lab.prefix));
     std::fs::create_dir_all(&scratch).context("failed to create the demo scratch dir")?;
@@ -145,7 +146,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     check()?;
 
-    banner("4/7 traffic: real tools from the client to the server");
+    banner("4/8 traffic: real tools from the client to the server");
     // The client resolves its gateway itself, so the sensor sees its ARP and learns its MAC.
     lab.client
         .ip(&[
@@ -161,7 +162,7 @@ pub fn run() -> anyhow::Result<()> {
     thread::sleep(Duration::from_millis(300));
     let links = lab.link_counters()?.since(&before);
 
-    banner("5/7 what the sensor saw");
+    banner("5/8 what the sensor saw");
     // Ended flows become connection records after a second idle, UDP and ICMP after two:
     // wait for the sweeper, then show both the live table and the records.
     thread::sleep(Duration::from_secs(3));
@@ -231,15 +232,23 @@ pub fn run() -> anyhow::Result<()> {
     ok &= orig + resp + arp == counted;
 
     let socket = scratch.join("run").join("sensor.sock");
-    banner("6/7 detect: a port scan from the client becomes a breach");
+    banner("6/8 detect: a port scan from the client becomes a breach");
     ok &= detect(&sensor, &lab, &socket)?;
 
-    banner("7/7 respond: block, quarantine and lift through the agent's API");
+    banner("7/8 respond: block, quarantine and lift through the agent's API");
     ok &= respond(&sensor, &lab, &socket)?;
 
     drop(agent);
     drop(lab);
     let _ = std::fs::remove_dir_all(&scratch);
+    check()?;
+
+    banner("8/8 EDR: Defender alerts fused with the network's view, investigated into an incident");
+    let told = crate::demo_story::run(&sensor)?;
+    if !told {
+        say("  the ws-02 story did not become one incident");
+    }
+    ok &= told;
     say(&format!(
         "\ndemo finished in {}; namespaces, links and pins removed",
         elapsed(start)

@@ -56,16 +56,7 @@ const EXPECTED: [(&str, &[&str]); 7] = [
 ];
 
 fn shared_pcaps() -> PathBuf {
-    std::env::var_os("SENSOR_SHARED_DIR")
-        .map_or_else(
-            || {
-                xtask::workspace_root()
-                    .parent()
-                    .map_or_else(|| PathBuf::from("../shared"), |p| p.join("shared"))
-            },
-            PathBuf::from,
-        )
-        .join("pcaps")
+    xtask::shared_dir().join("pcaps")
 }
 
 fn captures(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {

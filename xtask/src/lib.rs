@@ -10,11 +10,14 @@
 //! - [`netns`]: network namespaces and veth pairs with unique names, removed on drop.
 //! - [`lab`]: the client ─ gateway ─ server topology the demo and the tests run in.
 //! - [`agent`]: a `sensor run` process in a namespace, stopped on drop.
+//! - [`story`]: the EDR fixtures' lab network as a capture (the ws-02 story).
 
 pub mod agent;
 pub mod build_ebpf;
 pub mod lab;
 pub mod netns;
+#[cfg(feature = "cli")]
+pub mod story;
 pub mod toolchain;
 
 use std::path::PathBuf;
@@ -31,4 +34,17 @@ pub fn workspace_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// The shared material beside the project (`pcaps/`, `edr-fixtures/`): `SENSOR_SHARED_DIR`,
+/// or `shared/` beside the workspace.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("SENSOR_SHARED_DIR").map_or_else(
+        || {
+            workspace_root()
+                .parent()
+                .map_or_else(|| PathBuf::from("../shared"), |p| p.join("shared"))
+        },
+        PathBuf::from,
+    )
 }

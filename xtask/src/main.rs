@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_story;
 mod eval;
 mod process;
 mod run_tests;
@@ -26,7 +27,8 @@ enum Task {
     BuildEbpf,
     /// Set up, then fmt, clippy (host and BPF), unit and integration tests.
     Test,
-    /// Set up, build, and run the sensor on a namespace lab with real traffic.
+    /// Set up, build, and run the sensor on a namespace lab with real traffic, then the
+    /// EDR story: fixture alerts fused with a lab capture into an incident and its reports.
     Demo,
     /// Run the benchmarks and write target/bench/report.{md,json}.
     Bench,
