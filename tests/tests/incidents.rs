@@ -8,7 +8,7 @@ use std::process::Command;
 
 use sensor_tests::{
     cli::{field, sensor_json, sensor_output},
-    env, fixtures,
+    env,
 };
 
 #[test]
@@ -38,13 +38,9 @@ fn r9_the_ws02_story_is_one_incident_with_readable_reports() {
     );
     let lateral_id = lateral[0]["id"].as_i64().unwrap();
 
-    let dir = fixtures::shared_dir().join("edr-fixtures/microsoft-graph");
-    let pages: Vec<String> = (1..=3)
-        .map(|n| {
-            dir.join(format!("alerts_v2.page{n}.json"))
-                .to_string_lossy()
-                .into_owned()
-        })
+    let pages: Vec<String> = xtask::story::graph_pages()
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
         .collect();
     let mut args = vec![
         "edr",

@@ -22,7 +22,15 @@ use xtask::{
     lab::{self, Lab},
 };
 
-use crate::process::{banner, cargo, elapsed, run as run_cmd, say};
+use crate::process::{banner, cargo, elapsed, run as run_cmd, say, sensor_json};
+
+/// Runs `sensor <args>` and takes its JSON array.
+fn sensor_json_list(sensor: &std::path::Path, args: &[&str]) -> anyhow::Result<Vec<Value>> {
+    Ok(sensor_json(sensor, args)?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
 
 /// A conversation as the sensor reports it, live (`sensor flows`) or recorded
 /// (`sensor conns`).
@@ -56,21 +64,6 @@ impl Conversation {
             bytes: (n("orig_bytes"), n("resp_bytes")),
         }
     }
-}
-
-/// Runs `sensor <args>` and parses its JSON array.
-fn json(sensor: &std::path::Path, args: &[&str]) -> anyhow::Result<Vec<Value>> {
-    let out = Command::new(sensor)
-        .args(args)
-        .output()
-        .with_context(|| format!("failed to run sensor {args:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "sensor {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    serde_json::from_slice(&out.stdout).with_context(|| format!("sensor {args:?} printed no JSON"))
 }
 
 /// One kind of traffic the demo makes, and how to recognise its flow.
@@ -176,12 +169,12 @@ pub fn run() -> anyhow::Result<()> {
     run_cmd(Command::new(&sensor).args(["devices", "--state-dir", &state]))?;
     say("");
     run_cmd(Command::new(&sensor).args(["status", "--pin-dir", &pins]))?;
-    let mut seen = json(&sensor, &["flows", "--json", "--pin-dir", &pins])?
+    let mut seen = sensor_json_list(&sensor, &["flows", "--json", "--pin-dir", &pins])?
         .iter()
         .map(Conversation::from_flow)
         .collect::<Vec<_>>();
     seen.extend(
-        json(
+        sensor_json_list(
             &sensor,
             &["conns", "--json", "--limit", "0", "--state-dir", &state],
         )?

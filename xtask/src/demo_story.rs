@@ -6,23 +6,8 @@
 use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
-use serde_json::Value;
 
-use crate::process::{run as run_cmd, say};
-
-fn sensor_json(sensor: &Path, args: &[&str]) -> anyhow::Result<Value> {
-    let out = Command::new(sensor)
-        .args(args)
-        .output()
-        .with_context(|| format!("failed to run sensor {args:?}"))?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "sensor {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    serde_json::from_slice(&out.stdout).with_context(|| format!("sensor {args:?} printed no JSON"))
-}
+use crate::process::{run as run_cmd, say, sensor_json};
 
 /// Runs the step; whether it told the story (one incident holding the ws-02 alerts).
 pub fn run(sensor: &Path) -> anyhow::Result<bool> {
@@ -42,14 +27,9 @@ pub fn run(sensor: &Path) -> anyhow::Result<bool> {
     )?;
     say(&format!("  {replayed}"));
 
-    let fixtures = xtask::shared_dir().join("edr-fixtures/microsoft-graph");
-    let pages: Vec<String> = (1..=3)
-        .map(|n| {
-            fixtures
-                .join(format!("alerts_v2.page{n}.json"))
-                .to_string_lossy()
-                .into_owned()
-        })
+    let pages: Vec<String> = xtask::story::graph_pages()
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
         .collect();
     say(
         "$ sensor edr import --vendor microsoft alerts_v2.page{1,2,3}.json   (20 days of Defender alerts)",

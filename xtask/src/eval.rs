@@ -8,11 +8,10 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::process::{banner, cargo, run as run_cmd, say};
 
@@ -86,20 +85,6 @@ fn captures(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-fn json_of(sensor: &Path, args: &[&str]) -> anyhow::Result<Value> {
-    let out = Command::new(sensor)
-        .args(args)
-        .output()
-        .with_context(|| format!("failed to run sensor {args:?}"))?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "sensor {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
 /// Runs the evaluation.
 pub fn run() -> anyhow::Result<()> {
     banner("setup");
@@ -122,11 +107,11 @@ pub fn run() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&state);
         let state_s = state.to_string_lossy().into_owned();
         let capture_path = file.to_string_lossy().into_owned();
-        let summary = json_of(
+        let summary = crate::process::sensor_json(
             &sensor,
             &["replay", "--json", "--state-dir", &state_s, &capture_path],
         )?;
-        let breaches = json_of(
+        let breaches = crate::process::sensor_json(
             &sensor,
             &[
                 "breaches",

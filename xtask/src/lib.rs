@@ -16,7 +16,7 @@ pub mod agent;
 pub mod build_ebpf;
 pub mod lab;
 pub mod netns;
-#[cfg(feature = "cli")]
+#[cfg(feature = "story")]
 pub mod story;
 pub mod toolchain;
 

@@ -51,3 +51,19 @@ pub fn elapsed(since: Instant) -> String {
         format!("{:.1}s", d.as_secs_f64())
     }
 }
+
+/// Runs `sensor <args>` and parses what it prints as JSON; fails with its stderr if it
+/// fails.
+pub fn sensor_json(sensor: &std::path::Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(sensor)
+        .args(args)
+        .output()
+        .with_context(|| format!("failed to run sensor {args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "sensor {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("sensor {args:?} printed no JSON"))
+}

@@ -4,7 +4,11 @@
 //! alerts report. Replayed with `sensor replay` (the capture's own clock) and joined with
 //! the fixture alerts, it tells the ws-02 story the demo shows and the tests check.
 
-use std::{io, path::Path, time::Duration};
+use std::{
+    io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 
@@ -118,4 +122,12 @@ pub fn write_capture(path: &Path) -> io::Result<()> {
             .map_err(io::Error::other)?;
     }
     Ok(())
+}
+
+/// The Microsoft Graph fixture pages of the same network's alerts (20 days).
+pub fn graph_pages() -> Vec<PathBuf> {
+    let dir = crate::shared_dir().join("edr-fixtures/microsoft-graph");
+    (1..=3)
+        .map(|n| dir.join(format!("alerts_v2.page{n}.json")))
+        .collect()
 }

@@ -76,15 +76,7 @@ impl Combined {
         if model.detector != DETECTOR {
             return Ok(None);
         }
-        let mut params: Params =
-            model
-                .params
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| ModelError::Invalid {
-                    origin: model.name.clone(),
-                    message: format!("[params]: {e}"),
-                })?;
+        let mut params: Params = crate::detect::detectors::params(model)?;
         params.edr_tactics = params.edr_tactics.iter().map(|t| norm(t)).collect();
         Ok(Some(Self {
             model: model.clone(),

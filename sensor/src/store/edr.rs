@@ -48,28 +48,17 @@ impl Store {
             .optional()
             .map_err(sql("find an EDR alert"))?;
         let new = existing.is_none();
-        if let Some(id) = existing {
-            tx.execute(
-                "UPDATE edr_alerts SET device_id = ?2, ts_ns = ?3, severity = ?4, title = ?5, \
-                 data = ?6, vendor_device_id = ?7, kind = ?8, subject = ?9 WHERE id = ?1",
-                params![
-                    id,
-                    joined.device_id,
-                    ts,
-                    a.severity,
-                    a.title,
-                    data,
-                    a.vendor_device_id,
-                    a.kind(),
-                    a.subject()
-                ],
-            )
-            .map_err(sql("update an EDR alert"))?;
-        } else {
-            tx.execute(
+        // One statement for both: a vendor's update replaces what it said (its rarity,
+        // scored on first arrival, stays).
+        let id: i64 = tx
+            .query_row(
                 "INSERT INTO edr_alerts (vendor, vendor_id, device_id, ts_ns, severity, title, \
                  data, vendor_device_id, kind, subject) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (vendor, vendor_id) DO UPDATE SET device_id = excluded.device_id, \
+                 ts_ns = excluded.ts_ns, severity = excluded.severity, title = excluded.title, \
+                 data = excluded.data, vendor_device_id = excluded.vendor_device_id, \
+                 kind = excluded.kind, subject = excluded.subject RETURNING id",
                 params![
                     a.vendor.as_str(),
                     a.id,
@@ -82,32 +71,31 @@ impl Store {
                     a.kind(),
                     a.subject()
                 ],
+                |r| r.get(0),
             )
             .map_err(sql("store an EDR alert"))?;
-            if let Some(device) = joined.device_id {
-                let id = tx.last_insert_rowid();
-                let link = a
-                    .link
-                    .as_deref()
-                    .map(|l| format!(" {l}"))
-                    .unwrap_or_default();
-                tx.execute(
-                    "INSERT INTO device_events (device_id, ts_ns, kind, ref_id, summary) \
-                     VALUES (?1, ?2, 'edr_alert', ?3, ?4)",
-                    params![
-                        device,
-                        ts,
-                        id,
-                        format!(
-                            "{}: {} ({}){link}",
-                            a.vendor.as_str(),
-                            a.title,
-                            a.severity_label
-                        )
-                    ],
-                )
-                .map_err(sql("log an EDR alert"))?;
-            }
+        if new && let Some(device) = joined.device_id {
+            let link = a
+                .link
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT INTO device_events (device_id, ts_ns, kind, ref_id, summary) \
+                 VALUES (?1, ?2, 'edr_alert', ?3, ?4)",
+                params![
+                    device,
+                    ts,
+                    id,
+                    format!(
+                        "{}: {} ({}){link}",
+                        a.vendor.as_str(),
+                        a.title,
+                        a.severity_label
+                    )
+                ],
+            )
+            .map_err(sql("log an EDR alert"))?;
         }
         tx.commit().map_err(sql("commit an EDR alert"))?;
         Ok(new)

@@ -94,7 +94,8 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
     })
 }
 
-fn params<P: DeserializeOwned>(model: &Model) -> Result<P, ModelError> {
+/// A model's `[params]` as `P`, or an error that names the model.
+pub(crate) fn params<P: DeserializeOwned>(model: &Model) -> Result<P, ModelError> {
     model
         .params
         .clone()
