@@ -55,7 +55,7 @@ pub enum ConfigError {
 }
 
 /// The config file's contents.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The exporters.
@@ -64,6 +64,9 @@ pub struct ConfigFile {
     /// The EDR connectors.
     #[serde(default)]
     pub edr: Vec<crate::edr::connectors::EdrConfig>,
+    /// The response policies (the shipped one is in force unless replaced by name).
+    #[serde(default)]
+    pub policy: Vec<crate::policy::config::Policy>,
 }
 
 impl ConfigFile {

@@ -19,6 +19,7 @@
 //! - [`fusion`]: EDR alert rarity and combined models (an alert with a breach).
 //! - [`investigate`]: automated investigations and the incidents they conclude.
 //! - [`report`]: incident reports as Markdown, HTML and PDF.
+//! - [`policy`]: autonomous response policies.
 //! - [`http_client`]: outbound HTTPS with verified TLS.
 //! - [`instance_lock`]: one agent per run directory.
 //! - [`telemetry`]: the agent's own counters, shown by `sensor status`.
@@ -39,6 +40,7 @@ pub mod fusion;
 pub mod http_client;
 pub mod instance_lock;
 pub mod investigate;
+pub mod policy;
 pub mod report;
 pub mod response;
 pub mod store;

@@ -130,8 +130,8 @@ fn r4_suspend_drops_new_syns_while_an_open_session_keeps_flowing() {
 }
 
 #[test]
-fn r4_cidr_block_stops_traffic_and_lift_restores_it() {
-    if !env::require_root("r4_cidr_block_stops_traffic_and_lift_restores_it") {
+fn r4_cidr_block_stops_traffic_and_clear_restores_it() {
+    if !env::require_root("r4_cidr_block_stops_traffic_and_clear_restores_it") {
         return;
     }
     let run = Running::start("cidr");
@@ -148,7 +148,7 @@ fn r4_cidr_block_stops_traffic_and_lift_restores_it() {
     assert_eq!(rules_json[0]["rule"], "block 198.51.100.0/24");
     assert!(field(&rules_json[0], "hits") >= 1);
     assert!(rules.remove(&block).unwrap());
-    assert!(connects(&run.lab, 8080), "reachable after lift");
+    assert!(connects(&run.lab, 8080), "reachable after clear");
     stop(listener);
 }
 
@@ -365,9 +365,9 @@ fn r4_restart_keeps_the_program_attached_and_the_rules_enforced() {
     );
     assert!(!connects(&run.lab, 8082), "the restored rule is enforced");
 
-    let ended = run.api_json(&["lift", &id.to_string()]);
-    assert_eq!(ended[0]["state"], "lifted");
-    assert!(connects(&run.lab, 8082), "lift undoes the block");
+    let ended = run.api_json(&["clear", &id.to_string()]);
+    assert_eq!(ended[0]["state"], "cleared");
+    assert!(connects(&run.lab, 8082), "clear undoes the block");
     drop(third);
     let link = run
         .lab

@@ -265,7 +265,7 @@ url = "https://127.0.0.1:{HTTPS_PORT}/ingest"
     }
     let action = run.api_json(&["block", lab::SERVER_IP, "--why", "export test"]);
     let action_id = action["id"].as_u64().unwrap();
-    run.api_json(&["lift", &action_id.to_string()]);
+    run.api_json(&["clear", &action_id.to_string()]);
 
     // Wait until every stored record has gone out on all three.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -24,7 +24,7 @@ mod rules;
 mod events;
 
 /// Rules on real traffic in the lab: suspend with hping3 and an open nc session, CIDR
-/// block and lift, quarantine each way, kernel-side expiry with no agent, restart.
+/// block and clear, quarantine each way, kernel-side expiry with no agent, restart.
 mod enforce;
 
 /// A million random and mutated frames under `BPF_PROG_TEST_RUN`: no aborts, all counted.
@@ -42,7 +42,7 @@ mod records;
 /// `sensor replay` on the shared captures against tshark on the same files.
 mod replay;
 
-/// Manual response through the CLI and the agent's API: block, suspend, quarantine, lift,
+/// Manual response through the CLI and the agent's API: block, suspend, quarantine, clear,
 /// expiry, the device log; the API refuses other users; completions and man page.
 mod respond;
 
@@ -68,3 +68,8 @@ mod edr_microsoft;
 /// Markdown, HTML and PDF reports hold it (the PDF read with pdftotext, rendered with
 /// pdftoppm).
 mod incidents;
+
+/// Response policies on real traffic: the shipped policy suspends what a fixture-shaped
+/// EDR alert names while an open session goes on; dry run, confirm and approve, expiry,
+/// never-block, extend, clear, reactivate, the audit log, and a restart.
+mod policies;

@@ -39,8 +39,8 @@ fn ids(v: &Value) -> Vec<u64> {
 }
 
 #[test]
-fn r6_block_suspend_quarantine_and_lift_through_the_cli() {
-    if !env::require_root("r6_block_suspend_quarantine_and_lift_through_the_cli") {
+fn r6_block_suspend_quarantine_and_clear_through_the_cli() {
+    if !env::require_root("r6_block_suspend_quarantine_and_clear_through_the_cli") {
         return;
     }
     let run = Running::start("respond");
@@ -58,7 +58,7 @@ fn r6_block_suspend_quarantine_and_lift_through_the_cli() {
         "the client is a device"
     );
 
-    // Block an endpoint as destination, refuse a second owner, lift by address.
+    // Block an endpoint as destination, refuse a second owner, clear by address.
     let endpoint = format!("{}:8090", lab::SERVER_IP);
     let block = run.api_json(&["block", &endpoint, "--side", "dst", "--why", "c2 port"]);
     assert_eq!(block["state"], "active");
@@ -77,9 +77,9 @@ fn r6_block_suspend_quarantine_and_lift_through_the_cli() {
         )),
         "{err}"
     );
-    let lifted = run.api_json(&["lift", lab::SERVER_IP]);
-    assert_eq!(ids(&lifted), vec![field(&block, "id")]);
-    assert!(connects(&run.lab, 8090), "lift undoes the block");
+    let cleared = run.api_json(&["clear", lab::SERVER_IP]);
+    assert_eq!(ids(&cleared), vec![field(&block, "id")]);
+    assert!(connects(&run.lab, 8090), "clear undoes the block");
 
     // Suspend for 2 s: new connections are refused until the kernel lets the rule lapse,
     // then the agent marks the action expired and takes its rule out.
@@ -123,8 +123,8 @@ fn r6_block_suspend_quarantine_and_lift_through_the_cli() {
             .any(|s| s["port"] == 8090 && s["proto"] == "tcp"),
         "{summary}"
     );
-    run.api_json(&["lift", &q_id.to_string()]);
-    assert!(connects(&run.lab, 8090), "lift ends the quarantine");
+    run.api_json(&["clear", &q_id.to_string()]);
+    assert!(connects(&run.lab, 8090), "clear ends the quarantine");
     let log = run.api_json(&["log", lab::CLIENT_IP, "--limit", "0"]);
     let kinds: Vec<&str> = log
         .as_array()
@@ -134,7 +134,7 @@ fn r6_block_suspend_quarantine_and_lift_through_the_cli() {
         .collect();
     assert!(kinds.contains(&"connection"), "{kinds:?}");
     assert!(kinds.contains(&"action"), "{kinds:?}");
-    assert!(kinds.contains(&"action_lifted"), "{kinds:?}");
+    assert!(kinds.contains(&"action_cleared"), "{kinds:?}");
     assert!(
         log.as_array()
             .unwrap()
@@ -255,7 +255,7 @@ fn r6_completions_and_man_page_come_from_the_commands() {
         String::from_utf8(out.stdout).unwrap()
     };
     let bash = run(&["completions", "bash"]);
-    for sub in ["quarantine", "suspend", "lift", "flows", "--socket"] {
+    for sub in ["quarantine", "suspend", "clear", "flows", "--socket"] {
         assert!(bash.contains(sub), "bash completions know {sub}");
     }
     let man = run(&["man"]);

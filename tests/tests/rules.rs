@@ -476,7 +476,7 @@ fn r4_never_block_wins_and_expired_rules_are_ignored() {
     assert_eq!(
         verdict(&mut dp, &udp4(CLIENT, 5, SERVER, 53)),
         XDP_PASS,
-        "lifted"
+        "cleared"
     );
     assert_eq!(
         rules.refresh_active().unwrap(),

@@ -228,7 +228,7 @@ pub fn run() -> anyhow::Result<()> {
     banner("6/8 detect: a port scan from the client becomes a breach");
     ok &= detect(&sensor, &lab, &socket)?;
 
-    banner("7/8 respond: block, quarantine and lift through the agent's API");
+    banner("7/8 respond: block, quarantine and clear through the agent's API");
     ok &= respond(&sensor, &lab, &socket)?;
 
     drop(agent);
@@ -340,8 +340,8 @@ fn respond(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> any
     ])?;
     step("blocked in the kernel", false);
     cli(&["rules"])?;
-    cli(&["lift", server])?;
-    step("lifted", true);
+    cli(&["clear", server])?;
+    step("cleared", true);
     cli(&[
         "quarantine",
         lab::CLIENT_IP,
@@ -350,8 +350,8 @@ fn respond(sensor: &std::path::Path, lab: &Lab, socket: &std::path::Path) -> any
     ])?;
     step("the client is quarantined", false);
     cli(&["log", lab::CLIENT_IP, "--limit", "5"])?;
-    cli(&["lift", lab::CLIENT_IP])?;
-    step("quarantine lifted", true);
+    cli(&["clear", lab::CLIENT_IP])?;
+    step("quarantine cleared", true);
     cli(&["actions"])?;
     let _ = listener.kill();
     let _ = listener.wait();

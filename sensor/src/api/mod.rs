@@ -10,9 +10,10 @@
 //! # Endpoints
 //! `GET /v1/status`, `/v1/flows`, `/v1/conns`, `/v1/devices`, `/v1/devices/{who}`,
 //! `/v1/devices/{who}/log`, `/v1/rules`, `/v1/actions`, `/v1/breaches`, `/v1/incidents`;
-//! `POST /v1/actions` (block, suspend, quarantine), `POST /v1/actions/{id}/lift`;
+//! `POST /v1/actions` (block, suspend, quarantine), `POST /v1/actions/{id}/clear`;
 //! `GET /metrics`.
 
+pub mod actions;
 pub mod client;
 pub mod incidents;
 pub mod listener;
@@ -160,10 +161,19 @@ pub fn device_id(store: &mut crate::store::Store, who: &str) -> anyhow::Result<i
         .ok_or_else(|| anyhow::anyhow!("no device known as {who} (see `sensor devices`)"))
 }
 
-/// `POST /v1/actions/{id}/lift`.
+/// `POST /v1/actions/{id}/clear`, `/approve` and `/reactivate`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiftRequest {
-    /// Who lifts it.
+pub struct ClearRequest {
+    /// Who clears it.
+    pub who: String,
+}
+
+/// `POST /v1/actions/{id}/extend`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendRequest {
+    /// The new total duration, in seconds, from when the action became active.
+    pub total_s: u64,
+    /// Who extends it.
     pub who: String,
 }
 

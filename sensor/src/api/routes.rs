@@ -14,12 +14,12 @@ use axum::{
     routing::{get, post},
 };
 
-use super::{ConnsQuery, ErrorBody, FlowsQuery, LiftRequest, ListQuery, Status, metrics};
+use super::{ConnsQuery, ErrorBody, FlowsQuery, ListQuery, Status, metrics};
 use crate::{
     capture::LiveFlow,
     clock::Clock,
     ebpf::{Counters, FlowTable},
-    response::{ActionState, NewAction, Responder, ResponseError},
+    response::{Responder, ResponseError},
     store::{Store, connections::ConnQuery},
     telemetry::AgentStats,
 };
@@ -117,7 +117,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Runs `f` with the responder, on the blocking pool.
-async fn with_responder<T: Send + 'static>(
+pub(super) async fn with_responder<T: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&mut Responder) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -150,8 +150,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/devices/{who}", get(device))
         .route("/v1/devices/{who}/log", get(device_log))
         .route("/v1/rules", get(rules))
-        .route("/v1/actions", get(actions).post(new_action))
-        .route("/v1/actions/{id}/lift", post(lift))
+        .route(
+            "/v1/actions",
+            get(super::actions::list).post(super::actions::create),
+        )
+        .route("/v1/actions/{id}", get(super::actions::one))
+        .route("/v1/actions/{id}/clear", post(super::actions::clear))
+        .route("/v1/actions/{id}/lift", post(super::actions::clear))
+        .route("/v1/actions/{id}/approve", post(super::actions::approve))
+        .route("/v1/actions/{id}/extend", post(super::actions::extend))
+        .route(
+            "/v1/actions/{id}/reactivate",
+            post(super::actions::reactivate),
+        )
         .route("/v1/breaches", get(breaches))
         .route("/v1/incidents", get(super::incidents::list))
         .route("/v1/incidents/{id}", get(super::incidents::one))
@@ -289,43 +300,6 @@ async fn device_log(
 
 async fn rules(State(state): State<ApiState>) -> Answer<Vec<crate::response::RuleView>> {
     Ok(Json(with_responder(&state, |r| Ok(r.rules()?)).await?))
-}
-
-async fn actions(
-    State(state): State<ApiState>,
-    Query(q): Query<ListQuery>,
-) -> Answer<Vec<crate::response::Action>> {
-    let filter = q
-        .state
-        .as_deref()
-        .map(str::parse::<ActionState>)
-        .transpose()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    Ok(Json(
-        with_store(
-            &state,
-            move |s| Ok(s.actions(filter, q.limit.unwrap_or(0))?),
-        )
-        .await?,
-    ))
-}
-
-async fn new_action(
-    State(state): State<ApiState>,
-    Json(request): Json<NewAction>,
-) -> Result<(StatusCode, Json<crate::response::Action>), ApiError> {
-    let action = with_responder(&state, move |r| Ok(r.apply(&request)?)).await?;
-    Ok((StatusCode::CREATED, Json(action)))
-}
-
-async fn lift(
-    State(state): State<ApiState>,
-    Path(id): Path<i64>,
-    Json(request): Json<LiftRequest>,
-) -> Answer<crate::response::Action> {
-    Ok(Json(
-        with_responder(&state, move |r| Ok(r.lift(id, &request.who)?)).await?,
-    ))
 }
 
 async fn breaches(

@@ -26,6 +26,8 @@ pub struct Pipeline {
     pub clock: Clock,
     /// Detection, if models run.
     pub engine: Option<Engine>,
+    /// Woken when breaches are stored, so fusion and the response policies act at once.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Pipeline {
@@ -75,6 +77,9 @@ impl Pipeline {
         )?;
         if let Some(engine) = self.engine.as_mut() {
             swept.breaches = record_breaches(store, engine.observe(&swept.records));
+            if swept.breaches > 0 {
+                self.wake.notify_one();
+            }
         }
         Ok(swept)
     }
@@ -95,7 +100,9 @@ impl Pipeline {
             std::net::IpAddr::from(arp.target_ip),
             device,
         );
-        record_breaches(store, engine.observe(std::slice::from_ref(&record)));
+        if record_breaches(store, engine.observe(std::slice::from_ref(&record))) > 0 {
+            self.wake.notify_one();
+        }
     }
 
     fn utc_ns(&self, kernel_ns: u64) -> i64 {

@@ -86,6 +86,7 @@ pub fn replay(
         // Capture times are epoch ns, so records and devices need no offset.
         clock: Clock::from_offset(0),
         engine,
+        wake: std::sync::Arc::default(),
     };
     let mut config = Config {
         new_flows_per_sec: 0,

@@ -12,7 +12,7 @@ use crate::{
 /// Arguments of `sensor actions`.
 #[derive(Debug, clap::Args)]
 pub struct ActionsArgs {
-    /// Only actions in this state: active, lifted or expired.
+    /// Only actions in this state: pending, active, cleared, expired or `dry_run`.
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
     /// At most this many (0: all).
@@ -47,6 +47,7 @@ pub fn print(actions: &[Action]) -> anyhow::Result<()> {
         col("BY", false),
         col("CREATED (UTC)", false),
         col("UNTIL (UTC)", false),
+        col("HITS", true),
         col("WHY", false),
     ];
     let rows: Vec<Vec<String>> = actions
@@ -63,10 +64,12 @@ pub fn print(actions: &[Action]) -> anyhow::Result<()> {
                     .join(", "),
                 a.who.clone(),
                 a.created.format("%Y-%m-%d %H:%M:%S").to_string(),
-                a.until.map_or_else(
-                    || "until lifted".to_owned(),
-                    |u| u.format("%Y-%m-%d %H:%M:%S").to_string(),
-                ),
+                match (a.until, a.duration_s) {
+                    (Some(u), _) => u.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    (None, Some(s)) => format!("for {}", short_duration(s as f64)),
+                    (None, None) => "until cleared".to_owned(),
+                },
+                a.hits.to_string(),
                 a.why.clone(),
             ]
         })

@@ -14,6 +14,7 @@ pub mod export;
 pub mod flows;
 pub mod generate;
 pub mod incidents;
+pub mod lifecycle;
 pub mod models;
 pub mod output;
 pub mod replay;
@@ -82,8 +83,18 @@ pub enum Command {
     Suspend(respond::SuspendArgs),
     /// Cut a device off but for the allowed peers.
     Quarantine(respond::QuarantineArgs),
-    /// End actions: by id, or every active one naming an address.
-    Lift(respond::LiftArgs),
+    /// End actions: by id, or every active one naming an address (also refuses a pending
+    /// one).
+    #[command(visible_alias = "lift")]
+    Clear(respond::ClearArgs),
+    /// Show one action: its rules, blocked attempts, and audit log.
+    Action(lifecycle::ActionArgs),
+    /// Approve a pending action (a policy in confirm mode asked for it).
+    Approve(lifecycle::IdArgs),
+    /// Set an active action's total duration anew (from when it became active).
+    Extend(lifecycle::ExtendArgs),
+    /// Enforce an expired or cleared action again, for its duration from now.
+    Reactivate(lifecycle::IdArgs),
     /// Print records as ECS or OCSF JSON lines, or CEF, for a SIEM.
     Export(export::ExportArgs),
     /// Print a shell completion script.
@@ -193,7 +204,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Block(args) => respond::block(&args),
         Command::Suspend(args) => respond::suspend(&args),
         Command::Quarantine(args) => respond::quarantine(&args),
-        Command::Lift(args) => respond::lift(&args),
+        Command::Clear(args) => respond::clear(&args),
+        Command::Action(args) => lifecycle::action(&args),
+        Command::Approve(args) => lifecycle::approve(&args),
+        Command::Extend(args) => lifecycle::extend(&args),
+        Command::Reactivate(args) => lifecycle::reactivate(&args),
         Command::Device(args) => device::device(&args),
         Command::Log(args) => device::log(&args),
         Command::Export(args) => export::export(&args),

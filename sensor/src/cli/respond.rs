@@ -1,4 +1,4 @@
-//! `sensor block`, `suspend`, `quarantine` and `lift`: manual response through the agent,
+//! `sensor block`, `suspend`, `quarantine` and `clear`: manual response through the agent,
 //! which records who did it and why, and owns the kernel rules it writes.
 
 use std::{net::IpAddr, time::Duration};
@@ -14,7 +14,7 @@ use super::{
     run::duration,
 };
 use crate::{
-    api::{LiftRequest, ListQuery, client::with_query},
+    api::{ClearRequest, ListQuery, client::with_query},
     ebpf::{Endpoint, Target},
     response::{Action, ActionKind, NewAction},
 };
@@ -84,7 +84,7 @@ pub struct BlockArgs {
     /// The endpoint's protocol.
     #[arg(long, value_enum, default_value_t = Proto::Tcp)]
     pub proto: Proto,
-    /// How long (90s, 30m, 2h); until lifted if left out.
+    /// How long (90s, 30m, 2h); until cleared if left out.
     #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
     pub for_: Option<Duration>,
     #[command(flatten)]
@@ -122,20 +122,20 @@ pub struct QuarantineArgs {
     /// Both ways (the default).
     #[arg(long)]
     pub both: bool,
-    /// How long (90s, 30m, 2h); until lifted if left out.
+    /// How long (90s, 30m, 2h); until cleared if left out.
     #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
     pub for_: Option<Duration>,
     #[command(flatten)]
     pub common: Common,
 }
 
-/// Arguments of `sensor lift`.
+/// Arguments of `sensor clear`.
 #[derive(Debug, clap::Args)]
-pub struct LiftArgs {
+pub struct ClearArgs {
     /// An action id (see `sensor actions`), or an address whose active actions all end.
     #[arg(value_name = "ACTION|ADDRESS")]
     pub what: String,
-    /// Print the lifted actions as JSON.
+    /// Print the cleared actions as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -186,7 +186,7 @@ fn submit(common: &Common, request: &NewAction) -> anyhow::Result<()> {
     }
     actions::print(std::slice::from_ref(&action))?;
     output::line(&format!(
-        "action {} is in force; end it with `sensor lift {}`",
+        "action {} is in force; end it with `sensor clear {}`",
         action.id, action.id
     ))?;
     Ok(())
@@ -208,6 +208,8 @@ pub fn block(args: &BlockArgs) -> anyhow::Result<()> {
             scope: None,
             for_s: args.for_.map(seconds),
             who: who(),
+            mode: crate::response::Mode::Autonomous,
+            policy: None,
             why: args.common.why.clone(),
         },
     )
@@ -230,6 +232,8 @@ pub fn suspend(args: &SuspendArgs) -> anyhow::Result<()> {
             scope: None,
             for_s: Some(seconds(args.for_)),
             who: who(),
+            mode: crate::response::Mode::Autonomous,
+            policy: None,
             why: args.common.why.clone(),
         },
     )
@@ -253,13 +257,15 @@ pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<()> {
             scope: Some(bits),
             for_s: args.for_.map(seconds),
             who: who(),
+            mode: crate::response::Mode::Autonomous,
+            policy: None,
             why: args.common.why.clone(),
         },
     )
 }
 
-/// `sensor lift`.
-pub fn lift(args: &LiftArgs) -> anyhow::Result<()> {
+/// `sensor clear`.
+pub fn clear(args: &ClearArgs) -> anyhow::Result<()> {
     let client = args.api.client();
     let ids: Vec<i64> = if let Ok(id) = args.what.parse::<i64>() {
         vec![id]
@@ -286,18 +292,18 @@ pub fn lift(args: &LiftArgs) -> anyhow::Result<()> {
             args.what
         );
     };
-    let mut lifted = Vec::new();
+    let mut cleared = Vec::new();
     for id in ids {
         let action: Action = client.post(
-            &format!("/v1/actions/{id}/lift"),
-            &LiftRequest { who: who() },
+            &format!("/v1/actions/{id}/clear"),
+            &ClearRequest { who: who() },
         )?;
-        lifted.push(action);
+        cleared.push(action);
     }
     if args.json {
-        return Ok(output::json(&lifted)?);
+        return Ok(output::json(&cleared)?);
     }
-    actions::print(&lifted)?;
-    output::line(&format!("{} actions lifted", lifted.len()))?;
+    actions::print(&cleared)?;
+    output::line(&format!("{} actions cleared", cleared.len()))?;
     Ok(())
 }

@@ -201,6 +201,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .reconcile()
         .context("failed to reconcile the kernel's rules with the store")?;
     let responder = Arc::new(Mutex::new(responder));
+    let responder_for_policies = Arc::clone(&responder);
     for iface in &args.ifaces {
         let mode = datapath.attach(iface, args.mode)?;
         info!(iface = %iface, mode = %mode, "attached XDP program");
@@ -212,6 +213,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     let events = datapath.events()?;
     let mut store = Store::open(&args.state.db_path())?;
+    // Rung when an EDR alert or a breach is stored: fusion, investigations and the
+    // response policies then run at once instead of on their next tick.
+    let wake = Arc::new(tokio::sync::Notify::new());
     let pipeline = Pipeline {
         observations: Observations::default(),
         inventory: Inventory::new(args.internal.clone()),
@@ -228,6 +232,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         table: datapath.flow_table()?,
         clock: Clock::new().context("failed to read the system clocks")?,
         engine: args.models.engine(&args.internal, &mut store)?,
+        wake: Arc::clone(&wake),
     };
     if let Some(engine) = &pipeline.engine {
         info!(
@@ -284,18 +289,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             &config_file.edr,
             &args.state.db_path(),
             &edr_statuses,
+            &wake,
         )
         .map_err(anyhow::Error::msg)
         .context("failed to start the EDR connectors")?;
+        let policies = crate::policy::Policies::new(&config_file.policy);
+        info!(policies = ?policies.names(), "response policies in force");
         let fusion = crate::fusion::task::spawn(
-            crate::fusion::Fusion::new(&args.models.load()?, args.edr_surface)?,
-            crate::investigate::triggers::Triggers {
-                breach_score: args.investigate_score,
-                edr: args.investigate_edr,
-                window: crate::investigate::Window::default(),
+            crate::fusion::task::Stages {
+                fusion: crate::fusion::Fusion::new(&args.models.load()?, args.edr_surface)?,
+                triggers: crate::investigate::triggers::Triggers {
+                    breach_score: args.investigate_score,
+                    edr: args.investigate_edr,
+                    window: crate::investigate::Window::default(),
+                },
+                policies,
+                responder: Arc::clone(&responder_for_policies),
             },
             args.state.db_path(),
             FUSION_INTERVAL,
+            Arc::clone(&wake),
         );
         let metrics = match args.metrics_addr {
             Some(addr) => Some(serve_metrics(addr, paths).await?),

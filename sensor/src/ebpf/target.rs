@@ -9,7 +9,9 @@ use sensor_common::rule::scope;
 use super::rules::{flow_key, unmapped};
 
 /// An endpoint: address, port, protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Endpoint {
     /// Address.
     pub addr: IpAddr,
@@ -173,7 +175,7 @@ impl Target {
         matches!(self, Self::NeverBlock { .. } | Self::QuarantineAllow { .. })
     }
 
-    /// The addresses this target names (for `sensor lift ADDRESS`).
+    /// The addresses this target names (for `sensor clear ADDRESS`).
     pub fn addresses(&self) -> Vec<IpAddr> {
         match self {
             Self::QuarantineIp { addr, .. } | Self::BlockIp { addr, .. } => vec![*addr],

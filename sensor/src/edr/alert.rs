@@ -69,12 +69,27 @@ pub struct EdrAlert {
     pub hash: Option<String>,
     /// Remote addresses the alert names.
     pub remote_ips: Vec<IpAddr>,
+    /// Remote endpoints with their ports, where the vendor gives them (Falcon's
+    /// `network_accesses`): what a response can suspend.
+    #[serde(default)]
+    pub remote_endpoints: Vec<RemoteEndpoint>,
     /// URLs the alert names.
     pub urls: Vec<String>,
     /// The pivot link back to the vendor's console.
     pub link: Option<String>,
     /// The payload as the vendor sent it.
     pub raw: serde_json::Value,
+}
+
+/// A remote endpoint an alert names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteEndpoint {
+    /// The address.
+    pub addr: IpAddr,
+    /// The port.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
 }
 
 impl EdrAlert {

@@ -194,6 +194,7 @@ pub fn spawn_all(
     configs: &[EdrConfig],
     db_path: &Path,
     statuses: &Statuses,
+    wake: &Arc<tokio::sync::Notify>,
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let mut tasks = Vec::new();
     for c in configs {
@@ -206,6 +207,7 @@ pub fn spawn_all(
         };
         let statuses = Arc::clone(statuses);
         let (interval, hosts_every) = (c.interval, c.hosts_every);
+        let wake = Arc::clone(wake);
         if let Ok(mut s) = statuses.lock() {
             c.vendor
                 .as_str()
@@ -216,6 +218,9 @@ pub fn spawn_all(
             loop {
                 tick.tick().await;
                 let outcome = poller.poll().await;
+                if outcome.as_ref().is_ok_and(|s| s.stored + s.updated > 0) {
+                    wake.notify_one();
+                }
                 let hosts = match outcome {
                     Ok(_) => Some(poller.refresh_hosts(hosts_every).await),
                     Err(_) => None,

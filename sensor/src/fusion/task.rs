@@ -1,40 +1,72 @@
-//! The fusion stage in the agent: a step every interval, on its own connection, beside the
-//! record writer and the EDR connectors: alerts scored and combined models matched, then
-//! the investigations they and the breaches call for.
+//! The stages after the record writer, in the agent: EDR alerts scored and combined models
+//! matched, the response policies, the investigations, and the policies again for the
+//! incidents. On their own connection, beside the writer and the EDR connectors; run when
+//! woken (an alert or a breach was stored) or every interval.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle};
 use tracing::warn;
 
 use super::Fusion;
 use crate::{
     investigate::triggers::Triggers,
+    policy::Policies,
+    response::Responder,
     store::{Store, StoreError},
 };
 
-/// Runs `fusion`, then `triggers`, over the database at `db` every `every`.
-pub fn spawn(fusion: Fusion, triggers: Triggers, db: PathBuf, every: Duration) -> JoinHandle<()> {
-    let fusion = Arc::new(fusion);
+/// What runs, in order.
+pub struct Stages {
+    /// Rarity and combined models.
+    pub fusion: Fusion,
+    /// What starts investigations.
+    pub triggers: Triggers,
+    /// The response policies.
+    pub policies: Policies,
+    /// The one writer of kernel rules.
+    pub responder: Arc<Mutex<Responder>>,
+}
+
+impl Stages {
+    fn step(&self, store: &mut Store) -> Result<(), StoreError> {
+        self.fusion.step(store)?;
+        self.policies.step(store, &self.responder)?;
+        if self.triggers.step(store)? > 0 {
+            self.policies.step(store, &self.responder)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `stages` over the database at `db` when `wake` rings, and at least every `every`.
+pub fn spawn(stages: Stages, db: PathBuf, every: Duration, wake: Arc<Notify>) -> JoinHandle<()> {
+    let stages = Arc::new(stages);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         let mut last_error: Option<String> = None;
         loop {
-            tick.tick().await;
-            let (fusion, db) = (Arc::clone(&fusion), db.clone());
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = wake.notified() => {}
+            }
+            let (stages, db) = (Arc::clone(&stages), db.clone());
             let result = tokio::task::spawn_blocking(move || {
                 let mut store = Store::open(&db)?;
-                fusion.step(&mut store)?;
-                triggers.step(&mut store)
+                stages.step(&mut store)
             })
             .await
             .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
             match result {
-                Ok(_) => last_error = None,
+                Ok(()) => last_error = None,
                 Err(err) => {
                     let text = crate::http_client::chain(&err);
                     if last_error.as_deref() != Some(text.as_str()) {
-                        warn!(error = %text, "EDR fusion failed; retrying next interval");
+                        warn!(error = %text, "EDR fusion, investigations or policies failed; retrying");
                     }
                     last_error = Some(text);
                 }

@@ -1,11 +1,13 @@
 //! Response: the one place that writes kernel rules. Every rule is owned by an [`Action`]
 //! in the store (who, why, when, until), so what the kernel enforces can always be
-//! explained, lifted, and restored after a restart.
+//! explained, cleared, and restored after a restart.
 //!
 //! # Layout
-//! - [`responder`]: applying, lifting and expiring actions.
+//! - [`responder`]: applying, clearing and expiring actions.
+//! - [`lifecycle`]: approving, extending and reactivating them, and their audit log.
 //! - [`reconcile`]: making the kernel's rules and the store's actions agree on start.
 
+pub mod lifecycle;
 pub mod reconcile;
 pub mod responder;
 
@@ -31,16 +33,34 @@ pub enum ActionKind {
     Quarantine,
 }
 
-/// Where an action is in its life.
+/// Where an action is in its life: pending → active → expired or cleared; a dry run is
+/// recorded and never enforced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
+    /// Waiting for someone to approve it (`sensor approve`); nothing in the kernel.
+    Pending,
     /// Its rules are in the kernel.
     Active,
-    /// Someone lifted it.
-    Lifted,
+    /// Someone cleared it.
+    Cleared,
     /// Its time ran out.
     Expired,
+    /// What a policy in dry-run mode would have done; never in the kernel.
+    DryRun,
+}
+
+/// How a request is carried out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// At once.
+    #[default]
+    Autonomous,
+    /// Recorded as pending until someone approves it.
+    Confirm,
+    /// Recorded as what would have been done; never enforced.
+    DryRun,
 }
 
 macro_rules! names {
@@ -69,11 +89,17 @@ macro_rules! names {
 }
 
 names!(ActionKind { Block => "block", Suspend => "suspend", Quarantine => "quarantine" });
-names!(ActionState { Active => "active", Lifted => "lifted", Expired => "expired" });
+names!(ActionState {
+    Pending => "pending",
+    Active => "active",
+    Cleared => "cleared",
+    Expired => "expired",
+    DryRun => "dry_run",
+});
 
-/// Who lifted an action, and when.
+/// Who cleared an action, and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lifted {
+pub struct Cleared {
     /// Who.
     pub who: String,
     /// When.
@@ -101,8 +127,21 @@ pub struct Action {
     pub until: Option<DateTime<Utc>>,
     /// The device it acts on, if one is known.
     pub device_id: Option<i64>,
-    /// Who lifted it, if someone did.
-    pub lifted: Option<Lifted>,
+    /// Who cleared it, if someone did.
+    pub cleared: Option<Cleared>,
+    /// The policy that took it, if one did (`who` then names the policy and its trigger).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The duration asked for, in seconds (`None`: until cleared): a pending action's clock
+    /// starts when it is approved, a reactivated one's anew.
+    #[serde(default)]
+    pub duration_s: Option<u64>,
+    /// When it last became active.
+    #[serde(default)]
+    pub activated: Option<DateTime<Utc>>,
+    /// Blocked attempts: the kernel's hits on its rules, kept when they leave the kernel.
+    #[serde(default)]
+    pub hits: u64,
 }
 
 /// A request for an action, as the API takes it.
@@ -119,7 +158,7 @@ pub struct NewAction {
     /// For quarantine: which directions ([`sensor_common::rule::scope`] bits).
     #[serde(default)]
     pub scope: Option<u8>,
-    /// How long, in seconds; `None` for until lifted.
+    /// How long, in seconds; `None` for until cleared.
     #[serde(default)]
     pub for_s: Option<u64>,
     /// Who asks.
@@ -127,4 +166,10 @@ pub struct NewAction {
     /// Why.
     #[serde(default)]
     pub why: String,
+    /// At once, after approval, or as a dry run.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The policy asking, if one is.
+    #[serde(default)]
+    pub policy: Option<String>,
 }

@@ -1,9 +1,9 @@
-//! Applying, lifting and expiring actions: the only writer of kernel rules.
+//! Applying, clearing and expiring actions: the only writer of kernel rules.
 //!
 //! The store is written first and the kernel second when an action starts (a crash between
 //! the two leaves an action whose rules reconcile restores), and the kernel first and the
 //! store second when one ends (a crash between leaves an action that reconcile expires or
-//! lifts again). Either way the kernel never enforces a rule nobody can see.
+//! clears again). Either way the kernel never enforces a rule nobody can see.
 
 use std::net::IpAddr;
 
@@ -13,7 +13,7 @@ use sensor_common::rule::scope;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Action, ActionKind, ActionState, Lifted, NewAction};
+use super::{Action, ActionKind, ActionState, Cleared, Mode, NewAction};
 use crate::{
     clock::Clock,
     ebpf::{MapsError, RuleError, Rules, Target},
@@ -107,7 +107,7 @@ impl RuleView {
     }
 }
 
-/// Applies and lifts actions; owns a handle on the rule maps and a store connection.
+/// Applies and clears actions; owns a handle on the rule maps and a store connection.
 pub struct Responder {
     rules: Rules,
     store: Store,
@@ -123,7 +123,7 @@ impl std::fmt::Debug for Responder {
 }
 
 /// The longest duration an action may be given, in seconds.
-const TEN_YEARS_S: u64 = 10 * 365 * 86_400;
+pub(super) const TEN_YEARS_S: u64 = 10 * 365 * 86_400;
 
 /// Kernel monotonic expiry for a UTC end: 0 (never) for none, at least 1 ns from now.
 pub(crate) fn kernel_expiry(until: Option<DateTime<Utc>>) -> Result<u64, nix::Error> {
@@ -148,12 +148,18 @@ impl Responder {
         (&mut self.rules, &mut self.store, &self.lists)
     }
 
+    /// The kernel's rule maps.
+    pub(super) fn rules_mut(&mut self) -> &mut Rules {
+        &mut self.rules
+    }
+
     /// The store connection the responder writes with.
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
     }
 
-    /// Takes an action: checks it, records it, writes its rules.
+    /// Takes an action: checks it, records it, and (in autonomous mode) writes its rules;
+    /// in confirm mode it waits as pending, in dry-run mode it is only recorded.
     pub fn apply(&mut self, request: &NewAction) -> Result<Action, ResponseError> {
         let now = Utc::now();
         let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
@@ -169,9 +175,12 @@ impl Responder {
                 for t in &request.targets {
                     check_kind(request.kind, t)?;
                 }
-                let device = match request.targets[0].addresses().first() {
-                    Some(addr) => self.store.device_at(*addr, now_ns)?,
-                    None => None,
+                // The device it is about: the one named (a policy names the device its
+                // trigger was about), else whoever holds the first target's address.
+                let device = match (&request.device, request.targets[0].addresses().first()) {
+                    (Some(who), _) => self.store.find_device(who, now_ns)?,
+                    (None, Some(addr)) => self.store.device_at(*addr, now_ns)?,
+                    (None, None) => None,
                 };
                 (request.targets.clone(), device)
             }
@@ -179,103 +188,207 @@ impl Responder {
         for t in &targets {
             self.check_never_block(t)?;
         }
-        // One owner per kernel rule: a second action on the same target is refused rather
-        // than silently taking the rule over.
-        for held in self.store.active_actions()? {
-            if let Some(t) = targets
-                .iter()
-                .find(|t| held.targets.iter().any(|h| h.slot() == t.slot()))
-            {
-                return Err(ResponseError::Invalid(format!(
-                    "`{t}` is already enforced by action {} ({}); lift it first to change it",
-                    held.id,
-                    describe(&held)
-                )));
-            }
+        let targets: Vec<Target> = targets.iter().map(Target::canonical).collect();
+        if request.mode == Mode::Autonomous {
+            self.check_unowned(&targets)?;
         }
         if request.who.trim().is_empty() {
             return Err(ResponseError::Invalid(
                 "say who asks for the action".to_owned(),
             ));
         }
-        let until = match request.for_s {
-            Some(0) => {
-                return Err(ResponseError::Invalid(
-                    "a duration of 0 would end the action at once; leave it out for \
-                     \"until lifted\""
-                        .to_owned(),
-                ));
-            }
-            // Capped at ten years: longer is "until lifted" in all but name.
-            Some(s) => Some(now + chrono::Duration::seconds(s.min(TEN_YEARS_S) as i64)),
-            None => None,
-        };
+        if request.for_s == Some(0) {
+            return Err(ResponseError::Invalid(
+                "a duration of 0 would end the action at once; leave it out for \
+                 \"until cleared\""
+                    .to_owned(),
+            ));
+        }
+        // Capped at ten years: longer is "until cleared" in all but name.
+        let duration_s = request.for_s.map(|s| s.min(TEN_YEARS_S));
         let mut action = Action {
             id: 0,
             kind: request.kind,
-            state: ActionState::Active,
-            targets: targets.iter().map(Target::canonical).collect(),
+            state: match request.mode {
+                Mode::Autonomous => ActionState::Active,
+                Mode::Confirm => ActionState::Pending,
+                Mode::DryRun => ActionState::DryRun,
+            },
+            targets,
             who: request.who.clone(),
             why: request.why.clone(),
             created: now,
-            until,
+            until: None,
             device_id,
-            lifted: None,
+            cleared: None,
+            policy: request.policy.clone(),
+            duration_s,
+            activated: None,
+            hits: 0,
         };
         action.id = self.store.insert_action(&action)?;
-        let expires = kernel_expiry(until)?;
-        for (i, t) in action.targets.iter().enumerate() {
-            if let Err(err) = self.rules.insert(t, action.id as u64, expires) {
-                // Undo what was written, so a half-applied action does not linger.
-                for done in &action.targets[..i] {
-                    let _ = self.rules.remove(done);
+        let what = match action.state {
+            ActionState::Active => {
+                if let Err(err) = self.enforce(&mut action, now) {
+                    action.state = ActionState::Cleared;
+                    self.store.update_action(&action)?;
+                    self.store.audit(
+                        action.id,
+                        &action.who,
+                        "failed",
+                        &format!("the kernel refused its rules: {err}"),
+                    )?;
+                    return Err(err);
                 }
-                self.store
-                    .set_action_state(action.id, ActionState::Lifted, None)?;
-                return Err(err.into());
+                "action"
             }
-        }
+            ActionState::Pending => "action_pending",
+            _ => "action_dry_run",
+        };
         let summary = describe(&action);
+        self.store.audit(
+            action.id,
+            &action.who,
+            action.state.as_str(),
+            &format!("{summary}; evidence: {}", action.why),
+        )?;
         if let Some(device) = device_id {
             self.store
-                .log_device_event(device, now, "action", Some(action.id), &summary)?;
+                .log_device_event(device, now, what, Some(action.id), &summary)?;
         }
-        info!(action = action.id, who = %action.who, why = %action.why, "{summary}");
+        info!(action = action.id, state = %action.state, who = %action.who, why = %action.why, "{summary}");
         Ok(action)
     }
 
-    /// Lifts an active action: removes its rules and marks it lifted.
-    pub fn lift(&mut self, id: i64, who: &str) -> Result<Action, ResponseError> {
+    /// Refuses targets another active action owns: one owner per kernel rule, rather than
+    /// one action silently taking over another's.
+    pub(super) fn check_unowned(&mut self, targets: &[Target]) -> Result<(), ResponseError> {
+        for held in self.store.active_actions()? {
+            if let Some(t) = targets
+                .iter()
+                .find(|t| held.targets.iter().any(|h| h.slot() == t.slot()))
+            {
+                return Err(ResponseError::Invalid(format!(
+                    "`{t}` is already enforced by action {} ({}); clear it first to change it",
+                    held.id,
+                    describe(&held)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `action` active from `now` for its duration: state and end in the store first,
+    /// then its rules in the kernel (undone if one fails).
+    pub(super) fn enforce(
+        &mut self,
+        action: &mut Action,
+        now: DateTime<Utc>,
+    ) -> Result<(), ResponseError> {
+        action.state = ActionState::Active;
+        action.activated = Some(now);
+        action.until = action
+            .duration_s
+            .map(|s| now + chrono::Duration::seconds(s as i64));
+        self.store.update_action(action)?;
+        let expires = kernel_expiry(action.until)?;
+        for (i, t) in action.targets.iter().enumerate() {
+            if let Err(err) = self.rules.insert(t, action.id as u64, expires) {
+                for done in &action.targets[..i] {
+                    let _ = self.rules.remove(done);
+                }
+                return Err(err.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an active action as `state`: its hits are kept, its rules leave the kernel,
+    /// then the store says so.
+    pub(super) fn end(
+        &mut self,
+        action: &mut Action,
+        state: ActionState,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ResponseError> {
+        action.hits += self.hits_of(action.id)?;
+        self.remove_rules(action)?;
+        action.state = state;
+        if state == ActionState::Cleared {
+            action.cleared = Some(Cleared {
+                who: who.to_owned(),
+                at: now,
+            });
+        }
+        self.store.update_action(action)?;
+        self.store.audit(
+            action.id,
+            who,
+            state.as_str(),
+            &format!("{} blocked attempts", action.hits),
+        )?;
+        if let Some(device) = action.device_id {
+            let (kind, words) = if state == ActionState::Cleared {
+                ("action_cleared", format!("cleared by {who}"))
+            } else {
+                ("action_expired", "expired".to_owned())
+            };
+            self.store.log_device_event(
+                device,
+                now,
+                kind,
+                Some(action.id),
+                &format!("{words}: {}", describe(action)),
+            )?;
+        }
+        info!(
+            action = action.id,
+            who,
+            hits = action.hits,
+            "{}: {}",
+            state,
+            describe(action)
+        );
+        Ok(())
+    }
+
+    /// The kernel's hits on action `id`'s rules.
+    pub(super) fn hits_of(&self, id: i64) -> Result<u64, ResponseError> {
+        Ok(self
+            .rules
+            .list()?
+            .iter()
+            .filter(|r| r.value.action_id == id as u64)
+            .map(|r| r.value.hits)
+            .sum())
+    }
+
+    /// Clears an action: an active one's rules leave the kernel; a pending one is refused.
+    pub fn clear(&mut self, id: i64, who: &str) -> Result<Action, ResponseError> {
         let Some(mut action) = self.store.action(id)? else {
             return Err(ResponseError::NotFound(format!(
                 "no action {id} (see `sensor actions`)"
             )));
         };
-        if action.state != ActionState::Active {
-            return Err(ResponseError::Invalid(format!(
-                "action {id} is already {}",
-                action.state
-            )));
+        match action.state {
+            ActionState::Active => self.end(&mut action, ActionState::Cleared, who, Utc::now())?,
+            ActionState::Pending => {
+                action.state = ActionState::Cleared;
+                action.cleared = Some(Cleared {
+                    who: who.to_owned(),
+                    at: Utc::now(),
+                });
+                self.store.update_action(&action)?;
+                self.store
+                    .audit(id, who, "cleared", "refused while pending")?;
+            }
+            other => {
+                return Err(ResponseError::Invalid(format!(
+                    "action {id} is already {other}"
+                )));
+            }
         }
-        self.remove_rules(&action)?;
-        let lifted = Lifted {
-            who: who.to_owned(),
-            at: Utc::now(),
-        };
-        self.store
-            .set_action_state(id, ActionState::Lifted, Some(&lifted))?;
-        if let Some(device) = action.device_id {
-            self.store.log_device_event(
-                device,
-                lifted.at,
-                "action_lifted",
-                Some(id),
-                &format!("lifted by {who}: {}", describe(&action)),
-            )?;
-        }
-        info!(action = id, who, "lifted: {}", describe(&action));
-        action.state = ActionState::Lifted;
-        action.lifted = Some(lifted);
         Ok(action)
     }
 
@@ -283,21 +396,9 @@ impl Responder {
     /// ignores them) and they are marked expired. Returns their ids.
     pub fn expire_due(&mut self, now: DateTime<Utc>) -> Result<Vec<i64>, ResponseError> {
         let mut expired = Vec::new();
-        for action in self.store.active_actions()? {
+        for mut action in self.store.active_actions()? {
             if action.until.is_some_and(|u| u <= now) {
-                self.remove_rules(&action)?;
-                self.store
-                    .set_action_state(action.id, ActionState::Expired, None)?;
-                if let Some(device) = action.device_id {
-                    self.store.log_device_event(
-                        device,
-                        now,
-                        "action_expired",
-                        Some(action.id),
-                        &format!("expired: {}", describe(&action)),
-                    )?;
-                }
-                info!(action = action.id, "expired: {}", describe(&action));
+                self.end(&mut action, ActionState::Expired, "clock", now)?;
                 expired.push(action.id);
             }
         }
@@ -328,7 +429,7 @@ impl Responder {
         Ok(())
     }
 
-    fn check_never_block(&self, target: &Target) -> Result<(), ResponseError> {
+    pub(super) fn check_never_block(&self, target: &Target) -> Result<(), ResponseError> {
         for addr in target.addresses() {
             if let Some(net) = self.lists.never_block.iter().find(|n| n.contains(&addr)) {
                 return Err(ResponseError::Invalid(format!(
@@ -437,10 +538,14 @@ pub fn describe(action: &Action) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let until = action.until.map_or_else(
-        || "until lifted".to_owned(),
-        |u| format!("until {}", u.format("%Y-%m-%d %H:%M:%S UTC")),
-    );
+    let until = match (action.until, action.duration_s) {
+        (Some(u), _) => format!("until {}", u.format("%Y-%m-%d %H:%M:%S UTC")),
+        (None, Some(s)) => format!(
+            "for {}",
+            humantime::format_duration(std::time::Duration::from_secs(s))
+        ),
+        (None, None) => "until cleared".to_owned(),
+    };
     let why = if action.why.is_empty() {
         String::new()
     } else {

@@ -5,14 +5,53 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{Store, StoreError, ns, sql};
-use crate::response::{Action, ActionState, Lifted};
+use crate::response::{Action, ActionState, Cleared};
 
 /// What is kept in the `data` column.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Data {
     targets: Vec<crate::ebpf::Target>,
     device_id: Option<i64>,
-    lifted: Option<Lifted>,
+    // Rows written before the states were renamed say `lifted`.
+    #[serde(alias = "lifted")]
+    cleared: Option<Cleared>,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    duration_s: Option<u64>,
+    #[serde(default)]
+    activated: Option<DateTime<Utc>>,
+    #[serde(default)]
+    hits: u64,
+}
+
+impl Data {
+    fn of(a: &Action) -> String {
+        serde_json::to_string(&Self {
+            targets: a.targets.clone(),
+            device_id: a.device_id,
+            cleared: a.cleared.clone(),
+            policy: a.policy.clone(),
+            duration_s: a.duration_s,
+            activated: a.activated,
+            hits: a.hits,
+        })
+        .unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// One entry of an action's audit log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub ts: DateTime<Utc>,
+    /// Who: a user (`cli:alice`) or a policy and what triggered it.
+    pub who: String,
+    /// `created`, `pending`, `dry_run`, `approved`, `extended`, `reactivated`, `cleared`,
+    /// `expired`.
+    pub what: String,
+    /// The details: the evidence, the new end, the blocked attempts.
+    pub detail: String,
 }
 
 const COLUMNS: &str = "id, kind, state, who, why, created_ns, until_ns, data";
@@ -41,19 +80,18 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Action> {
             .map(DateTime::from_timestamp_nanos),
         targets: data.targets,
         device_id: data.device_id,
-        lifted: data.lifted,
+        cleared: data.cleared,
+        policy: data.policy,
+        duration_s: data.duration_s,
+        activated: data.activated,
+        hits: data.hits,
     })
 }
 
 impl Store {
     /// Records a new action (its `id` is ignored) and returns its id.
     pub fn insert_action(&mut self, action: &Action) -> Result<i64, StoreError> {
-        let data = serde_json::to_string(&Data {
-            targets: action.targets.clone(),
-            device_id: action.device_id,
-            lifted: action.lifted.clone(),
-        })
-        .unwrap_or_else(|_| "{}".to_owned());
+        let data = Data::of(action);
         let summary = action
             .targets
             .iter()
@@ -79,35 +117,80 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Moves an action to `state`, noting who lifted it if it was lifted.
-    pub fn set_action_state(
+    /// Rewrites an action's state, end and details (its kind and targets never change).
+    pub fn update_action(&mut self, action: &Action) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE actions SET state = ?2, until_ns = ?3, data = ?4 WHERE id = ?1",
+                params![
+                    action.id,
+                    action.state.as_str(),
+                    action.until.map(ns),
+                    Data::of(action)
+                ],
+            )
+            .map_err(sql("update an action"))?;
+        Ok(())
+    }
+
+    /// Adds an entry to action `id`'s audit log.
+    pub fn audit(
         &mut self,
         id: i64,
-        state: ActionState,
-        lifted: Option<&Lifted>,
+        who: &str,
+        what: &str,
+        detail: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.write()?;
-        let data: Option<String> = tx
-            .query_row("SELECT data FROM actions WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(sql("read an action"))?;
-        if let (Some(data), Some(lifted)) = (data, lifted)
-            && let Ok(mut data) = serde_json::from_str::<Data>(&data)
-        {
-            data.lifted = Some(lifted.clone());
-            let data = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
-            tx.execute(
-                "UPDATE actions SET data = ?2 WHERE id = ?1",
-                params![id, data],
+        self.conn()
+            .execute(
+                "INSERT INTO action_audit (action_id, ts_ns, who, what, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, ns(Utc::now()), who, what, detail],
             )
-            .map_err(sql("note who lifted an action"))?;
-        }
-        tx.execute(
-            "UPDATE actions SET state = ?2 WHERE id = ?1",
-            params![id, state.as_str()],
-        )
-        .map_err(sql("update an action"))?;
-        tx.commit().map_err(sql("commit an action update"))
+            .map_err(sql("audit an action"))?;
+        Ok(())
+    }
+
+    /// Action `id`'s audit log, oldest first.
+    pub fn audit_log(&mut self, id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT ts_ns, who, what, detail FROM action_audit WHERE action_id = ?1 \
+                 ORDER BY ts_ns, id",
+            )
+            .map_err(sql("prepare the audit query"))?;
+        stmt.query_map([id], |r| {
+            Ok(AuditEntry {
+                ts: DateTime::from_timestamp_nanos(r.get(0)?),
+                who: r.get(1)?,
+                what: r.get(2)?,
+                detail: r.get(3)?,
+            })
+        })
+        .map_err(sql("query the audit log"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("read an audit entry"))
+    }
+
+    /// How many actions `policy` took on `device` since `since` (repeat offenders).
+    pub fn policy_actions_since(
+        &mut self,
+        policy: &str,
+        device: i64,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM actions WHERE created_ns >= ?3 \
+                 AND json_extract(data, '$.policy') = ?1 \
+                 AND json_extract(data, '$.device_id') = ?2 AND state != 'dry_run'",
+                params![policy, device, ns(since)],
+                |r| r.get(0),
+            )
+            .map_err(sql("count a policy's actions on a device"))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// One action.
@@ -191,7 +274,7 @@ mod tests {
 
     use crate::{
         ebpf::{Endpoint, Target},
-        response::{Action, ActionKind, ActionState, Lifted},
+        response::{Action, ActionKind, ActionState, Cleared},
         store::Store,
     };
 
@@ -215,23 +298,27 @@ mod tests {
             created: Utc::now(),
             until: Some(Utc::now() + chrono::Duration::hours(2)),
             device_id: None,
-            lifted: None,
+            cleared: None,
+            policy: None,
+            duration_s: Some(7200),
+            activated: None,
+            hits: 0,
         };
         let id = store.insert_action(&action).unwrap();
         let got = store.action(id).unwrap().unwrap();
         assert_eq!(got.targets, action.targets);
         assert_eq!(got.kind, ActionKind::Suspend);
         assert_eq!(store.active_actions().unwrap().len(), 1);
-        let lifted = Lifted {
+        let mut cleared = store.action(id).unwrap().unwrap();
+        cleared.state = ActionState::Cleared;
+        cleared.cleared = Some(Cleared {
             who: "cli:alice".into(),
             at: Utc::now(),
-        };
-        store
-            .set_action_state(id, ActionState::Lifted, Some(&lifted))
-            .unwrap();
+        });
+        store.update_action(&cleared).unwrap();
         let got = store.action(id).unwrap().unwrap();
-        assert_eq!(got.state, ActionState::Lifted);
-        assert_eq!(got.lifted.unwrap().who, "cli:alice");
+        assert_eq!(got.state, ActionState::Cleared);
+        assert_eq!(got.cleared.unwrap().who, "cli:alice");
         assert!(store.active_actions().unwrap().is_empty());
     }
 }

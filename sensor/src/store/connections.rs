@@ -114,6 +114,21 @@ impl Store {
             .map_err(sql("read a connection"))
     }
 
+    /// The records with these uids.
+    pub fn connections_by_uid(&mut self, uids: &[String]) -> Result<Vec<ConnRecord>, StoreError> {
+        let list = serde_json::to_string(uids).unwrap_or_else(|_| "[]".to_owned());
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {CONN_COLUMNS} FROM connections WHERE uid IN (SELECT value FROM json_each(?1))"
+            ))
+            .map_err(sql("prepare the connection lookup"))?;
+        stmt.query_map([list], read_conn)
+            .map_err(sql("look up connections"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read a connection"))
+    }
+
     /// How many connection records are stored.
     pub fn count_connections(&mut self) -> Result<u64, StoreError> {
         let n: Option<i64> = self

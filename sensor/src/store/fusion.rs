@@ -27,11 +27,12 @@ impl Store {
         let mut new_endpoints = Vec::new();
         if device_prior > 0 && !a.alert.remote_ips.is_empty() {
             let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT DISTINCT j.value FROM edr_alerts, \
-                     json_each(json_extract(data, '$.alert.remote_ips')) AS j \
-                     WHERE vendor = ?1 AND kind = ?2 AND subject = ?3 AND {before}"
-                ))
+                .prepare_cached(
+                    "SELECT DISTINCT j.value FROM edr_alerts AS a, \
+                     json_each(json_extract(a.data, '$.alert.remote_ips')) AS j \
+                     WHERE a.vendor = ?1 AND a.kind = ?2 AND a.subject = ?3 \
+                     AND (a.ts_ns < ?4 OR (a.ts_ns = ?4 AND a.id < ?5))",
+                )
                 .map_err(sql("prepare the endpoint query"))?;
             let seen: Vec<String> = stmt
                 .query_map(params![vendor, kind, subject, ts, a.id], |r| r.get(0))

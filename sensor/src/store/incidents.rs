@@ -59,6 +59,18 @@ impl Store {
         self.read_incidents("ORDER BY last_ns DESC, id DESC LIMIT ?1", params![limit])
     }
 
+    /// Incidents stored after row `after`, in row order; at most `limit`.
+    pub fn incidents_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.read_incidents(
+            "WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after, limit as i64],
+        )
+    }
+
     /// Incident `id`.
     pub fn incident(&mut self, id: i64) -> Result<Option<Incident>, StoreError> {
         Ok(self.read_incidents("WHERE id = ?1", params![id])?.pop())

@@ -16,6 +16,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
@@ -200,6 +201,20 @@ const V8: &str = "
 ALTER TABLE incidents ADD COLUMN last_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN updated_ns INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX incidents_span ON incidents (ts_ns, last_ns);
+";
+
+/// Actions: `lifted` is now `cleared`; every change of every action in an audit log.
+const V9: &str = "
+UPDATE actions SET state = 'cleared' WHERE state = 'lifted';
+CREATE TABLE action_audit (
+    id        INTEGER PRIMARY KEY,
+    action_id INTEGER NOT NULL,
+    ts_ns     INTEGER NOT NULL,
+    who       TEXT NOT NULL,
+    what      TEXT NOT NULL,
+    detail    TEXT NOT NULL
+);
+CREATE INDEX action_audit_action ON action_audit (action_id, ts_ns);
 ";
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub struct DeviceSummary {
 pub struct LogEntry {
     /// When.
     pub ts: DateTime<Utc>,
-    /// `connection`, `action`, `action_lifted`, `action_expired`, later breaches and EDR
+    /// `connection`, `action`, `action_cleared`, `action_expired`, later breaches and EDR
     /// alerts.
     pub kind: String,
     /// The record it refers to (a connection's uid, an action's id).

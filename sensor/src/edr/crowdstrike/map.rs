@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use crate::edr::{
-    alert::{EdrAlert, Vendor, label, normalize_mac},
+    alert::{EdrAlert, RemoteEndpoint, Vendor, label, normalize_mac},
     fields::{MapError, text, time},
 };
 
@@ -38,6 +38,18 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         .flatten()
         .filter_map(|n| n["remote_address"].as_str().and_then(|r| r.parse().ok()))
         .collect();
+    let remote_endpoints: Vec<RemoteEndpoint> = a["network_accesses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            Some(RemoteEndpoint {
+                addr: n["remote_address"].as_str()?.parse().ok()?,
+                port: u16::try_from(n["remote_port"].as_u64()?).ok()?,
+                proto: n["protocol"].as_str().unwrap_or("tcp").to_ascii_lowercase(),
+            })
+        })
+        .collect();
     let technique = match (s(&["technique_id"]), s(&["technique"])) {
         (Some(id), Some(name)) => vec![format!("{id} {name}")],
         (Some(one), None) | (None, Some(one)) => vec![one],
@@ -65,6 +77,7 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         file: s(&["filepath"]),
         hash: s(&["sha256"]),
         remote_ips,
+        remote_endpoints,
         urls: Vec::new(),
         link: s(&["falcon_host_link"]),
         id,

@@ -73,6 +73,7 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         file: None,
         hash: None,
         remote_ips: Vec::new(),
+        remote_endpoints: Vec::new(),
         urls: Vec::new(),
         link: s(a, &["alertWebUrl"]),
         id,

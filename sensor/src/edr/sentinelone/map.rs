@@ -84,6 +84,7 @@ pub fn map(t: &Value, console: Option<&str>) -> Result<EdrAlert, MapError> {
         file: s(&["threatInfo", "filePath"]),
         hash: s(&["threatInfo", "sha1"]),
         remote_ips: Vec::new(),
+        remote_endpoints: Vec::new(),
         urls: Vec::new(),
         link: console.map(|c| {
             format!(

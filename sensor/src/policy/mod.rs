@@ -1,0 +1,159 @@
+//! Autonomous response: policies that turn EDR alerts, breaches and incidents into
+//! actions (at once, after approval, or as a dry run), through the one responder, so every
+//! rule a policy writes is owned, audited and cleared like a person's. Runs by cursor after
+//! fusion, so each trigger is judged once; triggers older than [`MAX_AGE`] (an import of
+//! last month's alerts, a first start on an old database) are recorded by nobody.
+//!
+//! # Layout
+//! - [`config`]: the policy format and the shipped policy.
+//! - [`trigger`]: what a policy reacts to, and whether it admits it.
+//! - [`plan`]: the actions a policy takes on a trigger.
+
+pub mod config;
+pub mod plan;
+pub mod trigger;
+
+use std::{net::IpAddr, sync::Mutex};
+
+use chrono::{Duration, Utc};
+use tracing::{debug, info, warn};
+
+use crate::{
+    export::RecordKind,
+    response::{Responder, ResponseError},
+    store::{Store, StoreError},
+};
+use config::Policy;
+use trigger::Trigger;
+
+/// Triggers older than this start nothing.
+pub const MAX_AGE: Duration = Duration::hours(1);
+
+/// The cursor's name among the store's consumers.
+const CURSOR: &str = "(policy)";
+
+/// Rows read per step.
+const BATCH: usize = 200;
+
+/// The policies in force.
+#[derive(Clone, Debug)]
+pub struct Policies {
+    list: Vec<Policy>,
+}
+
+impl Policies {
+    /// The shipped policy (unless replaced) and `configured`.
+    pub fn new(configured: &[Policy]) -> Self {
+        Self {
+            list: config::in_force(configured),
+        }
+    }
+
+    /// Their names.
+    pub fn names(&self) -> Vec<&str> {
+        self.list.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Judges the alerts, breaches and incidents stored since the last step; returns how
+    /// many actions were taken (active, pending or dry run).
+    pub fn step(&self, store: &mut Store, responder: &Mutex<Responder>) -> Result<u64, StoreError> {
+        let mut taken = 0;
+        for kind in [
+            RecordKind::EdrAlerts,
+            RecordKind::Breaches,
+            RecordKind::Incidents,
+        ] {
+            loop {
+                let after = store.export_cursor(CURSOR, kind)?;
+                let batch: Vec<(i64, Trigger)> = match kind {
+                    RecordKind::EdrAlerts => store
+                        .edr_alerts_after(after, BATCH)?
+                        .into_iter()
+                        .map(|a| (a.id, Trigger::Alert(Box::new(a))))
+                        .collect(),
+                    RecordKind::Breaches => store
+                        .breaches_after(after, BATCH)?
+                        .into_iter()
+                        .map(|b| (b.id, Trigger::Breach(b)))
+                        .collect(),
+                    _ => store
+                        .incidents_after(after, BATCH)?
+                        .into_iter()
+                        .map(|i| (i.id, Trigger::Incident(Box::new(i))))
+                        .collect(),
+                };
+                let Some(last) = batch.last().map(|(id, _)| *id) else {
+                    break;
+                };
+                for (_, t) in &batch {
+                    taken += self.judge(t, store, responder)?;
+                }
+                store.set_export_cursor(CURSOR, kind, last)?;
+            }
+        }
+        Ok(taken)
+    }
+
+    fn judge(
+        &self,
+        t: &Trigger,
+        store: &mut Store,
+        responder: &Mutex<Responder>,
+    ) -> Result<u64, StoreError> {
+        let Some(device) = t.device() else {
+            return Ok(0);
+        };
+        if t.at() < Utc::now() - MAX_AGE {
+            debug!(trigger = %t.describe(), "too old for the response policies");
+            return Ok(0);
+        }
+        let addrs: Vec<IpAddr> = store
+            .device(device)?
+            .map(|d| d.addresses.iter().map(|a| a.addr).collect())
+            .unwrap_or_default();
+        let mut taken = 0;
+        for p in &self.list {
+            if !t.admitted_by(p, &addrs, store)? {
+                continue;
+            }
+            let for_s = duration(p, device, store)?;
+            for request in plan::plan(p, t, device, &addrs, for_s, store)? {
+                let result = match responder.lock() {
+                    Ok(mut r) => r.apply(&request),
+                    Err(_) => return Err(StoreError::Task("the responder is poisoned".to_owned())),
+                };
+                match result {
+                    Ok(action) => {
+                        taken += 1;
+                        info!(policy = %p.name, action = action.id, state = %action.state, trigger = %t.describe(), "policy acted");
+                    }
+                    Err(ResponseError::Invalid(why)) => {
+                        info!(policy = %p.name, trigger = %t.describe(), %why, "policy did not act");
+                    }
+                    Err(err) => {
+                        warn!(policy = %p.name, trigger = %t.describe(), error = %err, "policy failed to act");
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// How long `p` acts on `device` now: its duration, times `repeat_growth` for each time it
+/// acted on the device within `repeat_within`, at most `repeat_max`; `None` for until
+/// cleared.
+fn duration(p: &Policy, device: i64, store: &mut Store) -> Result<Option<u64>, StoreError> {
+    let base = p.duration.as_secs();
+    if base == 0 {
+        return Ok(None);
+    }
+    let within = Duration::from_std(p.repeat_within).unwrap_or(Duration::MAX);
+    let since = Utc::now()
+        .checked_sub_signed(within)
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+    let repeats = store.policy_actions_since(&p.name, device, since)?;
+    let grown = base as f64 * p.repeat_growth.max(1.0).powi(repeats.min(64) as i32);
+    let capped = grown.min(p.repeat_max.as_secs().max(base) as f64);
+    Ok(Some(capped as u64))
+}

@@ -1,0 +1,315 @@
+//! Autonomous response on real traffic: EDR alerts (vendor-shaped, imported into the
+//! running agent's store as a connector would store them) meet the response policies. The
+//! shipped policy suspends the endpoint an alert names while an open session goes on; a
+//! dry-run policy records and enforces nothing; a confirm policy waits for `sensor
+//! approve` and then expires on time; the never-block list wins; the actions' audit logs,
+//! extend, clear and reactivate; after a restart the policy's action is still enforced and
+//! listed.
+
+use std::{
+    process::Stdio,
+    thread,
+    time::{Duration, Instant},
+};
+
+use chrono::{SecondsFormat, Utc};
+use sensor_tests::{
+    env,
+    running::{Running, SHORT_TIMEOUTS},
+    traffic::{connects, listen_tcp, stop},
+    xtask_lab as lab,
+};
+use serde_json::{Value, json};
+
+fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Imports one vendor object into the agent's store, as its connector would.
+fn import(run: &Running, vendor: &str, alert: &Value) {
+    let file = run.file(&format!("{vendor}-{}.json", fastrand::u32(..)));
+    std::fs::write(&file, alert.to_string()).unwrap();
+    let state = run.state();
+    let out = std::process::Command::new(env::sensor_bin())
+        .args(["edr", "import", "--vendor", vendor, "--state-dir", &state])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The actions a policy took.
+fn by_policy(run: &Running, policy: &str) -> Vec<Value> {
+    run.api_json(&["actions"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["policy"] == policy)
+        .cloned()
+        .collect()
+}
+
+const CONFIG: &str = r#"
+# The shipped policy, replaced by name: Falcon alerts only, so the others below are alone.
+[[policy]]
+name = "edr-network-evidence"
+do = "block_and_suspend"
+[policy.when]
+on = "edr_alert"
+vendors = ["crowdstrike"]
+network_evidence = true
+
+[[policy]]
+name = "dry"
+mode = "dry_run"
+do = "quarantine"
+[policy.when]
+on = "edr_alert"
+vendors = ["sentinelone"]
+
+[[policy]]
+name = "exfil-needs-a-human"
+mode = "confirm"
+do = "quarantine"
+direction = "out"
+for = "4s"
+[policy.when]
+on = "edr_alert"
+vendors = ["microsoft"]
+tactics = ["exfiltration"]
+"#;
+
+#[test]
+fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
+    if !env::require_root("r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart") {
+        return;
+    }
+    let config_dir = env::Scratch::new("policies-config");
+    let config = config_dir.path().join("sensor.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let config_arg = config.to_string_lossy().into_owned();
+    let never = format!("{}/32", lab::GATEWAY_INSIDE_IP);
+    let mut args = SHORT_TIMEOUTS.to_vec();
+    args.extend(["--config", &config_arg, "--never-block", &never]);
+    let mut run = Running::start_with("policies", &args);
+
+    // One listener on 8090 that keeps what it receives, one on 8091 for the checks.
+    let received = run.file("received.txt");
+    let c2 = run
+        .lab
+        .server
+        .command("nc")
+        .args(["-l", "-k", lab::SERVER_IP, "8090"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&received).unwrap())
+        .spawn()
+        .unwrap();
+    let other = listen_tcp(&run.lab, 8091);
+    assert!(connects(&run.lab, 8091), "open before any action");
+    assert!(
+        eventually(10, || {
+            run.api_json(&["devices"])
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["addresses"][0]["addr"] == lab::CLIENT_IP)
+        }),
+        "the client is a device"
+    );
+
+    // A session to the endpoint the alert will name, open before the alert, sending a line
+    // every 100 ms for 6 s.
+    let session = run
+        .lab
+        .client
+        .command("sh")
+        .args([
+            "-c",
+            &format!(
+                "for i in $(seq 1 60); do echo line$i; sleep 0.1; done | nc -N {} 8090",
+                lab::SERVER_IP
+            ),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+
+    // A Falcon alert naming the server's port 8090: the shipped policy suspends it.
+    let falcon = |id: &str, remote: &str, port: u16| {
+        json!({
+            "composite_id": id, "display_name": "Beacon to a known C2 server", "severity": 80,
+            "tactic": "Command and Control", "timestamp": now(), "updated_timestamp": now(),
+            "device": {"device_id": "lab-client", "hostname": "lab-client", "local_ip": lab::CLIENT_IP},
+            "network_accesses": [{"remote_address": remote, "remote_port": port, "protocol": "TCP"}],
+        })
+    };
+    let started = Instant::now();
+    import(&run, "crowdstrike", &falcon("lab:c2", lab::SERVER_IP, 8090));
+    assert!(
+        eventually(10, || !by_policy(&run, "edr-network-evidence").is_empty()),
+        "the shipped policy acted: {}",
+        run.agent.log_text()
+    );
+    println!("alert imported -> action listed in {:?}", started.elapsed());
+    let suspend = by_policy(&run, "edr-network-evidence")
+        .into_iter()
+        .find(|a| a["kind"] == "suspend")
+        .expect("a suspend");
+    assert_eq!(suspend["state"], "active", "{suspend}");
+    assert_eq!(suspend["duration_s"], 7200, "two hours: {suspend}");
+    assert!(suspend["who"].as_str().unwrap().starts_with("policy:"));
+    assert!(
+        suspend["why"]
+            .as_str()
+            .unwrap()
+            .contains("Beacon to a known C2 server")
+    );
+    let id = suspend["id"].to_string();
+    assert!(
+        !connects(&run.lab, 8090),
+        "a new connection to the endpoint fails"
+    );
+    assert!(
+        connects(&run.lab, 8091),
+        "other endpoints are untouched: {:#}",
+        run.api_json(&["actions"])
+    );
+    assert!(session.wait_with_output().unwrap().status.success());
+    thread::sleep(Duration::from_millis(300));
+    let lines = std::fs::read_to_string(&received).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        60,
+        "the open session went on to its end"
+    );
+
+    // The never-block list wins over the policy.
+    import(
+        &run,
+        "crowdstrike",
+        &falcon("lab:gw", lab::GATEWAY_INSIDE_IP, 53),
+    );
+    assert!(
+        eventually(10, || run.agent.log_text().contains("never-block")),
+        "the refusal is logged"
+    );
+    assert!(
+        by_policy(&run, "edr-network-evidence")
+            .iter()
+            .all(|a| !a["targets"].to_string().contains(lab::GATEWAY_INSIDE_IP))
+    );
+
+    // Dry run: recorded, nothing enforced.
+    import(
+        &run,
+        "sentinelone",
+        &json!({
+            "id": "lab-s1-1",
+            "threatInfo": {"threatName": "Mimikatz", "updatedAt": now(), "identifiedAt": now(),
+                           "confidenceLevel": "malicious"},
+            "agentDetectionInfo": {"agentIpV4": lab::CLIENT_IP},
+            "agentRealtimeInfo": {"agentId": "lab-s1-agent", "agentComputerName": "lab-client"},
+        }),
+    );
+    assert!(eventually(10, || !by_policy(&run, "dry").is_empty()));
+    let dry = &by_policy(&run, "dry")[0];
+    assert_eq!(dry["state"], "dry_run", "{dry}");
+    let rules = run.api_json(&["rules"]).to_string();
+    assert!(!rules.contains("quarantine"), "no quarantine rule: {rules}");
+    assert!(connects(&run.lab, 8091));
+
+    // Confirm: pending until approved, then in force, then expired on time.
+    import(
+        &run,
+        "microsoft",
+        &json!({
+            "id": "lab-graph-1", "title": "Data staged for exfiltration", "severity": "high",
+            "category": "Exfiltration", "createdDateTime": now(), "lastUpdateDateTime": now(),
+            "evidence": [{"@odata.type": "#microsoft.graph.security.deviceEvidence",
+                          "mdeDeviceId": "labclient", "ipInterfaces": [lab::CLIENT_IP]}],
+        }),
+    );
+    assert!(eventually(10, || !by_policy(&run, "exfil-needs-a-human").is_empty()));
+    let pending = &by_policy(&run, "exfil-needs-a-human")[0];
+    assert_eq!(pending["state"], "pending", "{pending}");
+    assert!(connects(&run.lab, 8091), "nothing enforced while pending");
+    let pid = pending["id"].to_string();
+    let approved = run.api_json(&["approve", &pid]);
+    assert_eq!(approved["state"], "active", "{approved}");
+    assert!(
+        !connects(&run.lab, 8091),
+        "quarantined (outbound) once approved"
+    );
+    assert!(
+        eventually(10, || by_policy(&run, "exfil-needs-a-human")[0]["state"]
+            == "expired"),
+        "expires four seconds after approval"
+    );
+    assert!(connects(&run.lab, 8091), "free again once expired");
+    let audit = run.api_json(&["action", &pid]);
+    let steps: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["pending", "approved", "expired"], "{audit}");
+
+    // Extend, clear, reactivate the suspend; its blocked attempts are counted.
+    let extended = run.api_json(&["extend", &id, "4h"]);
+    assert_eq!(extended["duration_s"], 4 * 3600);
+    let cleared = run.api_json(&["clear", &id])[0].clone();
+    assert_eq!(cleared["state"], "cleared");
+    assert!(cleared["hits"].as_u64().unwrap() >= 1, "{cleared}");
+    assert!(connects(&run.lab, 8090), "open again once cleared");
+    let again = run.api_json(&["reactivate", &id]);
+    assert_eq!(again["state"], "active");
+    assert!(!connects(&run.lab, 8090), "suspended again");
+
+    // A restart: the policy's action is still enforced and listed.
+    run.agent.stop().unwrap();
+    run.agent = Running::agent(&run.lab, &run.scratch, "agent2.log");
+    let listed = run.api_json(&["actions", "--state", "active"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == suspend["id"]),
+        "{listed}"
+    );
+    assert!(
+        !connects(&run.lab, 8090),
+        "still suspended after the restart"
+    );
+    let audit = run.api_json(&["action", &id]);
+    let steps: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["active", "extended", "cleared", "reactivated"],
+        "{audit}"
+    );
+    stop(c2);
+    stop(other);
+}
