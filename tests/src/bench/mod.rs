@@ -4,6 +4,7 @@
 //! the numbers compare across machines; none of this is a timed test.
 
 pub mod report;
+pub mod response;
 pub mod store;
 pub mod veth_pps;
 pub mod xdp;

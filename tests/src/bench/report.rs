@@ -14,6 +14,8 @@ pub enum Target {
     AtLeast(f64),
     /// The value itself must be at least this (absolute targets).
     ValueAtLeast(f64),
+    /// The value itself must be at most this (absolute latency targets).
+    ValueAtMost(f64),
 }
 
 /// One measured figure with its baseline.
@@ -63,6 +65,7 @@ impl Figure {
             Target::AtMost(max) => ratio <= max,
             Target::AtLeast(min) => ratio >= min,
             Target::ValueAtLeast(min) => value >= min,
+            Target::ValueAtMost(max) => value <= max,
         });
         Self {
             group: group.to_owned(),
@@ -123,6 +126,7 @@ impl Report {
                 Some(Target::AtMost(t)) => format!("≤ {t}×"),
                 Some(Target::AtLeast(t)) => format!("≥ {t}×"),
                 Some(Target::ValueAtLeast(t)) => format!("≥ {t} {}", f.unit),
+                Some(Target::ValueAtMost(t)) => format!("≤ {t} {}", f.unit),
                 None => String::new(),
             };
             let met = match f.met {
@@ -161,9 +165,15 @@ impl Report {
 
 /// The median of some samples (0 for none).
 pub fn median(samples: &mut [f64]) -> f64 {
+    percentile(samples, 50)
+}
+
+/// The `p`th percentile (nearest rank) of `samples`, which it sorts; 0 if empty.
+pub fn percentile(samples: &mut [f64], p: usize) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
     samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    let rank = (samples.len() * p.min(100)).div_ceil(100).max(1);
+    samples[rank - 1]
 }

@@ -16,29 +16,32 @@ const BATCH: usize = 5_000;
 const TRIALS: usize = 3;
 
 fn records() -> Vec<ConnRecord> {
+    (0..RECORDS).map(record).collect()
+}
+
+/// The `i`th record of the figure: a TCP connection out of the lab's inside network.
+pub fn record(i: usize) -> ConnRecord {
     let now = Utc::now();
-    (0..RECORDS)
-        .map(|i| ConnRecord {
-            uid: new_uid(),
-            community_id: format!("1:{i:027}="),
-            ts: now - Duration::milliseconds(i as i64),
-            duration: 0.25,
-            orig_h: std::net::IpAddr::from([10, 77, 1, (i % 250) as u8]),
-            orig_p: 1024 + (i % 60000) as u16,
-            resp_h: std::net::IpAddr::from([198, 51, 100, (i % 200) as u8]),
-            resp_p: 443,
-            proto: "tcp".to_owned(),
-            vlan: Vec::new(),
-            orig_pkts: 12,
-            orig_bytes: 1800,
-            resp_pkts: 10,
-            resp_bytes: 12000,
-            conn_state: "SF".to_owned(),
-            history: "SAFhaf".to_owned(),
-            device_id: None,
-            app: sensor::capture::protocols::AppInfo::default(),
-        })
-        .collect()
+    ConnRecord {
+        uid: new_uid(),
+        community_id: format!("1:{i:027}="),
+        ts: now - Duration::milliseconds(i as i64),
+        duration: 0.25,
+        orig_h: std::net::IpAddr::from([10, 77, 1, (i % 250) as u8]),
+        orig_p: 1024 + (i % 60000) as u16,
+        resp_h: std::net::IpAddr::from([198, 51, 100, (i % 200) as u8]),
+        resp_p: 443,
+        proto: "tcp".to_owned(),
+        vlan: Vec::new(),
+        orig_pkts: 12,
+        orig_bytes: 1800,
+        resp_pkts: 10,
+        resp_bytes: 12000,
+        conn_state: "SF".to_owned(),
+        history: "SAFhaf".to_owned(),
+        device_id: None,
+        app: sensor::capture::protocols::AppInfo::default(),
+    }
 }
 
 fn rate(store: &mut Store, records: &[ConnRecord]) -> anyhow::Result<f64> {

@@ -4,7 +4,7 @@
 
 use std::{io::Write as _, path::PathBuf, process::ExitCode};
 
-use sensor_tests::bench::{report::Report, store, veth_pps, xdp};
+use sensor_tests::bench::{report::Report, response, store, veth_pps, xdp};
 
 const XDP_FILTER_OBJ: &str = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o";
 
@@ -39,6 +39,11 @@ fn main() -> ExitCode {
     }
     if let Err(err) = store::run(&mut report) {
         report.notes.push(format!("store figure failed: {err:#}"));
+    }
+    if let Err(err) = response::run(&mut report) {
+        report
+            .notes
+            .push(format!("response figures failed: {err:#}"));
     }
     if let Err(err) = report.write(&out) {
         let _ = writeln!(
