@@ -33,6 +33,23 @@ pub fn connects(lab: &Lab, port: u16) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A session from the client to the server's `port` that sends `lines` lines, one every
+/// 100 ms, then closes: traffic that is open while a rule arrives.
+pub fn session(lab: &Lab, port: u16, lines: u32) -> Child {
+    lab.client
+        .command("sh")
+        .args([
+            "-c",
+            &format!(
+                "for i in $(seq 1 {lines}); do echo line$i; sleep 0.1; done | nc -N {} {port}",
+                lab::SERVER_IP
+            ),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the session")
+}
+
 /// Stops a child and reaps it.
 pub fn stop(mut child: Child) {
     let _ = child.kill();

@@ -4,7 +4,6 @@
 
 use std::{
     net::IpAddr,
-    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
@@ -19,7 +18,7 @@ use sensor_tests::{
     cli::{field, sensor_json},
     env,
     running::Running,
-    traffic::{connects, listen_tcp, stop},
+    traffic::{connects, listen_tcp, session, stop},
     xtask_lab as lab,
 };
 
@@ -55,20 +54,7 @@ fn r4_suspend_drops_new_syns_while_an_open_session_keeps_flowing() {
         .unwrap();
     thread::sleep(Duration::from_millis(300));
     // A session that sends a line every 100 ms for 4 s.
-    let session = run
-        .lab
-        .client
-        .command("sh")
-        .args([
-            "-c",
-            &format!(
-                "for i in $(seq 1 40); do echo line$i; sleep 0.1; done | nc -N {} 9000",
-                lab::SERVER_IP
-            ),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let session = session(&run.lab, 9000, 40);
     thread::sleep(Duration::from_millis(500));
 
     let mut rules = Rules::open_pinned(&run.lab.pin_dir()).unwrap();

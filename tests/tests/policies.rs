@@ -16,21 +16,10 @@ use chrono::{SecondsFormat, Utc};
 use sensor_tests::{
     env,
     running::{Running, SHORT_TIMEOUTS},
-    traffic::{connects, listen_tcp, stop},
+    traffic::{connects, listen_tcp, session, stop},
     xtask_lab as lab,
 };
 use serde_json::{Value, json};
-
-fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(secs) {
-        if check() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
 
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -51,6 +40,37 @@ fn import(run: &Running, vendor: &str, alert: &Value) {
         "import: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Whether a new curl from the client gets a TCP connection to the server's `port`
+/// (`time_connect` stays 0 when the SYN is dropped).
+fn curl_connects(run: &Running, port: u16) -> bool {
+    let out = run
+        .lab
+        .client
+        .exec(
+            "sh",
+            &[
+                "-c",
+                &format!(
+                    "curl -s -o /dev/null --max-time 2 -w '%{{time_connect}}' \
+                     http://{}:{port}/ || true",
+                    lab::SERVER_IP
+                ),
+            ],
+        )
+        .unwrap();
+    out.trim().parse::<f64>().is_ok_and(|t| t > 0.0)
+}
+
+/// What action `id`'s audit log says happened, in order.
+fn audit_steps(run: &Running, id: &str) -> Vec<String> {
+    run.api_json(&["action", id])["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The actions a policy took.
@@ -122,7 +142,7 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
     let other = listen_tcp(&run.lab, 8091);
     assert!(connects(&run.lab, 8091), "open before any action");
     assert!(
-        eventually(10, || {
+        env::eventually(10, || {
             run.api_json(&["devices"])
                 .as_array()
                 .unwrap()
@@ -134,20 +154,7 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
 
     // A session to the endpoint the alert will name, open before the alert, sending a line
     // every 100 ms for 6 s.
-    let session = run
-        .lab
-        .client
-        .command("sh")
-        .args([
-            "-c",
-            &format!(
-                "for i in $(seq 1 60); do echo line$i; sleep 0.1; done | nc -N {} 8090",
-                lab::SERVER_IP
-            ),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let session = session(&run.lab, 8090, 60);
     thread::sleep(Duration::from_millis(500));
 
     // A Falcon alert naming the server's port 8090: the shipped policy suspends it.
@@ -162,7 +169,7 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
     let started = Instant::now();
     import(&run, "crowdstrike", &falcon("lab:c2", lab::SERVER_IP, 8090));
     assert!(
-        eventually(10, || !by_policy(&run, "edr-network-evidence").is_empty()),
+        env::eventually(10, || !by_policy(&run, "edr-network-evidence").is_empty()),
         "the shipped policy acted: {}",
         run.agent.log_text()
     );
@@ -186,6 +193,11 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
         "a new connection to the endpoint fails"
     );
     assert!(
+        !curl_connects(&run, 8090),
+        "a new curl to the endpoint fails"
+    );
+    assert!(curl_connects(&run, 8091), "a curl elsewhere connects");
+    assert!(
         connects(&run.lab, 8091),
         "other endpoints are untouched: {:#}",
         run.api_json(&["actions"])
@@ -206,7 +218,7 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
         &falcon("lab:gw", lab::GATEWAY_INSIDE_IP, 53),
     );
     assert!(
-        eventually(10, || run.agent.log_text().contains("never-block")),
+        env::eventually(10, || run.agent.log_text().contains("never-block")),
         "the refusal is logged"
     );
     assert!(
@@ -227,7 +239,7 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
             "agentRealtimeInfo": {"agentId": "lab-s1-agent", "agentComputerName": "lab-client"},
         }),
     );
-    assert!(eventually(10, || !by_policy(&run, "dry").is_empty()));
+    assert!(env::eventually(10, || !by_policy(&run, "dry").is_empty()));
     let dry = &by_policy(&run, "dry")[0];
     assert_eq!(dry["state"], "dry_run", "{dry}");
     let rules = run.api_json(&["rules"]).to_string();
@@ -245,7 +257,11 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
                           "mdeDeviceId": "labclient", "ipInterfaces": [lab::CLIENT_IP]}],
         }),
     );
-    assert!(eventually(10, || !by_policy(&run, "exfil-needs-a-human").is_empty()));
+    assert!(env::eventually(10, || !by_policy(
+        &run,
+        "exfil-needs-a-human"
+    )
+    .is_empty()));
     let pending = &by_policy(&run, "exfil-needs-a-human")[0];
     assert_eq!(pending["state"], "pending", "{pending}");
     assert!(connects(&run.lab, 8091), "nothing enforced while pending");
@@ -257,19 +273,13 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
         "quarantined (outbound) once approved"
     );
     assert!(
-        eventually(10, || by_policy(&run, "exfil-needs-a-human")[0]["state"]
+        env::eventually(10, || by_policy(&run, "exfil-needs-a-human")[0]["state"]
             == "expired"),
         "expires four seconds after approval"
     );
     assert!(connects(&run.lab, 8091), "free again once expired");
-    let audit = run.api_json(&["action", &pid]);
-    let steps: Vec<&str> = audit["audit"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["what"].as_str().unwrap())
-        .collect();
-    assert_eq!(steps, ["pending", "approved", "expired"], "{audit}");
+    let steps = audit_steps(&run, &pid);
+    assert_eq!(steps, ["pending", "approved", "expired"], "{steps:?}");
 
     // Extend, clear, reactivate the suspend; its blocked attempts are counted.
     let extended = run.api_json(&["extend", &id, "4h"]);
@@ -298,17 +308,11 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
         !connects(&run.lab, 8090),
         "still suspended after the restart"
     );
-    let audit = run.api_json(&["action", &id]);
-    let steps: Vec<&str> = audit["audit"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["what"].as_str().unwrap())
-        .collect();
+    let steps = audit_steps(&run, &id);
     assert_eq!(
         steps,
         ["active", "extended", "cleared", "reactivated"],
-        "{audit}"
+        "{steps:?}"
     );
     stop(c2);
     stop(other);

@@ -19,17 +19,6 @@ use sensor_tests::{
 use serde_json::Value;
 
 /// Polls `check` every 200 ms for up to `secs` seconds.
-fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(secs) {
-        if check() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
 fn ids(v: &Value) -> Vec<u64> {
     v.as_array()
         .unwrap()
@@ -48,7 +37,7 @@ fn r6_block_suspend_quarantine_and_clear_through_the_cli() {
     assert!(connects(&run.lab, 8090), "open before any action");
     // The client becomes a device once the agent has seen and recorded it.
     assert!(
-        eventually(10, || {
+        env::eventually(10, || {
             run.api_json(&["devices"])
                 .as_array()
                 .unwrap()
@@ -91,7 +80,7 @@ fn r6_block_suspend_quarantine_and_clear_through_the_cli() {
     thread::sleep(Duration::from_millis(2300).saturating_sub(start.elapsed()));
     assert!(connects(&run.lab, 8090), "the suspension lapsed after 2 s");
     assert!(
-        eventually(5, || {
+        env::eventually(5, || {
             ids(&run.api_json(&["actions", "--state", "expired"])).contains(&suspend_id)
         }),
         "the agent marked the suspension expired"
@@ -198,7 +187,7 @@ fn r6_the_api_is_root_only() {
     let out = as_nobody(&socket, &["status"]);
     assert!(!out.status.success(), "refused by the peer check");
     assert!(
-        eventually(3, || run
+        env::eventually(3, || run
             .agent
             .log_text()
             .contains("refused an API connection from another user")),

@@ -105,22 +105,22 @@ pub fn action(args: &ActionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sensor approve`.
-pub fn approve(args: &IdArgs) -> anyhow::Result<()> {
+fn post(args: &IdArgs, verb: &str, done_words: &str) -> anyhow::Result<()> {
     let action = args.api.client().post(
-        &format!("/v1/actions/{}/approve", args.id),
+        &format!("/v1/actions/{}/{verb}", args.id),
         &ClearRequest { who: who() },
     )?;
-    done(&action, args.json, "approved: its rules are in the kernel")
+    done(&action, args.json, done_words)
+}
+
+/// `sensor approve`.
+pub fn approve(args: &IdArgs) -> anyhow::Result<()> {
+    post(args, "approve", "approved: its rules are in the kernel")
 }
 
 /// `sensor reactivate`.
 pub fn reactivate(args: &IdArgs) -> anyhow::Result<()> {
-    let action = args.api.client().post(
-        &format!("/v1/actions/{}/reactivate", args.id),
-        &ClearRequest { who: who() },
-    )?;
-    done(&action, args.json, "reactivated")
+    post(args, "reactivate", "reactivated")
 }
 
 /// `sensor extend`.
