@@ -216,6 +216,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Rung when an EDR alert or a breach is stored: fusion, investigations and the
     // response policies then run at once instead of on their next tick.
     let wake = Arc::new(tokio::sync::Notify::new());
+    let polling = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pipeline = Pipeline {
         observations: Observations::default(),
         inventory: Inventory::new(args.internal.clone()),
@@ -290,6 +291,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             &args.state.db_path(),
             &edr_statuses,
             &wake,
+            &polling,
         )
         .map_err(anyhow::Error::msg)
         .context("failed to start the EDR connectors")?;
@@ -305,6 +307,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 },
                 policies,
                 responder: Arc::clone(&responder_for_policies),
+                polling: Arc::clone(&polling),
             },
             args.state.db_path(),
             FUSION_INTERVAL,

@@ -195,6 +195,7 @@ pub fn spawn_all(
     db_path: &Path,
     statuses: &Statuses,
     wake: &Arc<tokio::sync::Notify>,
+    polling: &Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let mut tasks = Vec::new();
     for c in configs {
@@ -208,6 +209,7 @@ pub fn spawn_all(
         let statuses = Arc::clone(statuses);
         let (interval, hosts_every) = (c.interval, c.hosts_every);
         let wake = Arc::clone(wake);
+        let polling = Arc::clone(polling);
         if let Ok(mut s) = statuses.lock() {
             c.vendor
                 .as_str()
@@ -217,7 +219,9 @@ pub fn spawn_all(
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
+                polling.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let outcome = poller.poll().await;
+                polling.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 if outcome.as_ref().is_ok_and(|s| s.stored + s.updated > 0) {
                     wake.notify_one();
                 }

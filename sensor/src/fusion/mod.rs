@@ -81,8 +81,17 @@ impl Fusion {
     /// Scores the alerts stored since the last step, then matches them and the breaches
     /// stored since against the combined models.
     pub fn step(&self, store: &mut Store) -> Result<FusionStats, StoreError> {
+        self.step_with(store, true)
+    }
+
+    /// As [`Fusion::step`]; the alerts only if `alerts` (not while a connector is half way
+    /// through a poll: an alert's history must be stored before it is judged).
+    pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<FusionStats, StoreError> {
         let mut stats = FusionStats::default();
         loop {
+            if !alerts {
+                break;
+            }
             let after = store.export_cursor(CURSOR, RecordKind::EdrAlerts)?;
             let alerts = store.edr_alerts_after(after, BATCH)?;
             let Some(last) = alerts.last().map(|a| a.id) else {

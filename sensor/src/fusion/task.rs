@@ -5,7 +5,10 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -30,14 +33,18 @@ pub struct Stages {
     pub policies: Policies,
     /// The one writer of kernel rules.
     pub responder: Arc<Mutex<Responder>>,
+    /// EDR polls under way: alerts wait until none is (their history must be stored
+    /// before they are judged; a poll rings `wake` when it ends).
+    pub polling: Arc<AtomicUsize>,
 }
 
 impl Stages {
     fn step(&self, store: &mut Store) -> Result<(), StoreError> {
-        self.fusion.step(store)?;
-        self.policies.step(store, &self.responder)?;
-        if self.triggers.step(store)? > 0 {
-            self.policies.step(store, &self.responder)?;
+        let alerts = self.polling.load(Ordering::SeqCst) == 0;
+        self.fusion.step_with(store, alerts)?;
+        self.policies.step_with(store, &self.responder, alerts)?;
+        if self.triggers.step_with(store, alerts)? > 0 {
+            self.policies.step_with(store, &self.responder, alerts)?;
         }
         Ok(())
     }

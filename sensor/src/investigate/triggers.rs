@@ -55,6 +55,12 @@ impl Triggers {
     /// Investigates what the breaches and alerts stored since the last step call for;
     /// returns how many incidents were opened or grown.
     pub fn step(&self, store: &mut Store) -> Result<u64, StoreError> {
+        self.step_with(store, true)
+    }
+
+    /// As [`Triggers::step`]; the alerts only if `alerts` (see
+    /// [`crate::fusion::Fusion::step_with`]).
+    pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<u64, StoreError> {
         let mut changed = 0;
         loop {
             let after = store.export_cursor(CURSOR, RecordKind::Breaches)?;
@@ -73,6 +79,9 @@ impl Triggers {
             store.set_export_cursor(CURSOR, RecordKind::Breaches, last)?;
         }
         loop {
+            if !alerts {
+                break;
+            }
             let after = store.export_cursor(CURSOR, RecordKind::EdrAlerts)?;
             let alerts = store.edr_alerts_after(after, BATCH)?;
             let Some(last) = alerts.last().map(|a| a.id) else {

@@ -57,12 +57,26 @@ impl Policies {
     /// Judges the alerts, breaches and incidents stored since the last step; returns how
     /// many actions were taken (active, pending or dry run).
     pub fn step(&self, store: &mut Store, responder: &Mutex<Responder>) -> Result<u64, StoreError> {
+        self.step_with(store, responder, true)
+    }
+
+    /// As [`Policies::step`]; the alerts only if `alerts` (see
+    /// [`crate::fusion::Fusion::step_with`]).
+    pub fn step_with(
+        &self,
+        store: &mut Store,
+        responder: &Mutex<Responder>,
+        alerts: bool,
+    ) -> Result<u64, StoreError> {
         let mut taken = 0;
         for kind in [
             RecordKind::EdrAlerts,
             RecordKind::Breaches,
             RecordKind::Incidents,
         ] {
+            if kind == RecordKind::EdrAlerts && !alerts {
+                continue;
+            }
             loop {
                 let after = store.export_cursor(CURSOR, kind)?;
                 let batch: Vec<(i64, Trigger)> = match kind {
