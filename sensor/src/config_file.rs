@@ -1,5 +1,7 @@
 //! The agent's config file (TOML), for what flags carry badly: lists of structured
-//! settings. Today that is the exporters; everything else is a flag of `sensor run`.
+//! settings: the exporters (`[[export]]`), the EDR connectors (`[[edr]]`, see
+//! `edr::connectors`) and the response policies (`[[policy]]`, see `policy::config`);
+//! everything else is a flag of `sensor run`.
 //!
 //! ```toml
 //! [[export]]
@@ -103,6 +105,22 @@ impl ConfigFile {
                 ));
             }
         }
+        let mut policy_names = BTreeSet::new();
+        for p in &config.policy {
+            if !policy_names.insert(p.name.as_str()) {
+                return Err(format!(
+                    "two policies are named {:?}; names key their actions and must differ",
+                    p.name
+                ));
+            }
+            if !(p.repeat_growth.is_finite() && p.repeat_growth >= 1.0) {
+                return Err(format!(
+                    "policy {:?}: repeat_growth must be a number of at least 1 (1: repeats last \
+                     as long as the first)",
+                    p.name
+                ));
+            }
+        }
         Ok(config)
     }
 }
@@ -110,6 +128,30 @@ impl ConfigFile {
 #[cfg(test)]
 mod tests {
     use super::ConfigFile;
+
+    #[test]
+    fn policies_parse_with_defaults_and_refuse_twins() {
+        let c = ConfigFile::parse(
+            "[[policy]]\nname = \"p\"\ndo = \"quarantine\"\n[policy.when]\non = \"breach\"\n\
+             models = [\"scan-vertical\"]\n",
+        )
+        .unwrap();
+        let p = &c.policy[0];
+        assert_eq!(p.duration, std::time::Duration::from_hours(2));
+        assert_eq!(p.mode, crate::response::Mode::Autonomous);
+        assert!(p.enabled);
+        let twice = "[[policy]]\nname = \"p\"\ndo = \"quarantine\"\n[policy.when]\n";
+        let err = ConfigFile::parse(&format!("{twice}{twice}")).unwrap_err();
+        assert!(err.contains("two policies are named"), "{err}");
+        let err = ConfigFile::parse("[[policy]]\nname = \"p\"\ndo = \"explode\"\n[policy.when]\n")
+            .unwrap_err();
+        assert!(err.contains("unknown variant"), "{err}");
+        let err = ConfigFile::parse(
+            "[[policy]]\nname = \"p\"\ndo = \"quarantine\"\nrepeat_growth = 0.5\n[policy.when]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("repeat_growth"), "{err}");
+    }
     use crate::export::{Destination, Format, RecordKind, Transport};
 
     #[test]

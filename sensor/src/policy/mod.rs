@@ -171,3 +171,62 @@ fn duration(p: &Policy, device: i64, store: &mut Store) -> Result<Option<u64>, S
     let capped = grown.min(p.repeat_max.as_secs().max(base) as f64);
     Ok(Some(capped as u64))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::{config, duration};
+    use crate::{
+        ebpf::{Endpoint, Target},
+        response::{Action, ActionKind, ActionState},
+        store::Store,
+    };
+
+    #[test]
+    fn repeat_offenders_get_longer_actions_up_to_the_cap() {
+        let mut store = Store::open_in_memory().unwrap();
+        let device = store.create_device(None, true, 0).unwrap();
+        let p = config::shipped();
+        assert_eq!(duration(&p, device, &mut store).unwrap(), Some(7200));
+        for n in 0..2 {
+            store
+                .insert_action(&Action {
+                    id: 0,
+                    kind: ActionKind::Suspend,
+                    state: ActionState::Expired,
+                    targets: vec![Target::Suspend {
+                        endpoint: Endpoint {
+                            addr: "203.0.113.66".parse().unwrap(),
+                            port: 443 + n,
+                            proto: 6,
+                        },
+                    }],
+                    who: "policy:edr-network-evidence".into(),
+                    why: "test".into(),
+                    created: Utc::now(),
+                    until: None,
+                    device_id: Some(device),
+                    cleared: None,
+                    policy: Some(p.name.clone()),
+                    duration_s: Some(7200),
+                    activated: None,
+                    hits: 0,
+                })
+                .unwrap();
+        }
+        // Two before: 2h × 2 × 2 = 8h.
+        assert_eq!(duration(&p, device, &mut store).unwrap(), Some(8 * 3600));
+        let capped = config::Policy {
+            repeat_max: std::time::Duration::from_hours(3),
+            ..p.clone()
+        };
+        assert_eq!(
+            duration(&capped, device, &mut store).unwrap(),
+            Some(3 * 3600)
+        );
+        // Another device starts from the base.
+        let other = store.create_device(None, true, 0).unwrap();
+        assert_eq!(duration(&p, other, &mut store).unwrap(), Some(7200));
+    }
+}
