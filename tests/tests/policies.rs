@@ -317,3 +317,172 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
     stop(c2);
     stop(other);
 }
+
+/// A listener in `ns` on `ip:port` that keeps what it receives (one connection after
+/// another).
+fn sink(
+    ns: &xtask::netns::Netns,
+    ip: &str,
+    port: u16,
+    file: &std::path::Path,
+) -> std::process::Child {
+    let child = ns
+        .command("nc")
+        .args(["-l", "-k", ip, &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(file).unwrap())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Sends 30 lines over 3 s from the client to `ip:port`; how many arrived in `file`.
+fn lines_through(run: &Running, ip: &str, port: u16, file: &std::path::Path) -> usize {
+    let before = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let _ = run
+        .lab
+        .client
+        .command("sh")
+        .args([
+            "-c",
+            &format!(
+                "for i in $(seq 1 30); do echo line$i; sleep 0.1; done | nc -N -w 1 {ip} {port}"
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        - before
+}
+
+const CONTAIN: &str = r#"
+[[policy]]
+name = "edr-network-evidence"
+enabled = false
+do = "block_and_suspend"
+[policy.when]
+
+[[policy]]
+name = "contain"
+do = "block_outbound"
+[policy.when]
+on = "edr_alert"
+vendors = ["sentinelone"]
+
+[[policy]]
+name = "hold-the-pattern"
+do = "pattern_of_life"
+[policy.when]
+on = "edr_alert"
+vendors = ["microsoft"]
+"#;
+
+#[test]
+fn r10_egress_and_pattern_of_life_cut_connections_as_they_open() {
+    if !env::require_root("r10_egress_and_pattern_of_life_cut_connections_as_they_open") {
+        return;
+    }
+    let config_dir = env::Scratch::new("contain-config");
+    let config = config_dir.path().join("sensor.toml");
+    std::fs::write(&config, CONTAIN).unwrap();
+    let config_arg = config.to_string_lossy().into_owned();
+    let mut args = SHORT_TIMEOUTS.to_vec();
+    args.extend(["--config", &config_arg]);
+    let run = Running::start_with("contain", &args);
+    let (out_file, usual_file, inside_file, new_file) = (
+        run.file("out.txt"),
+        run.file("usual.txt"),
+        run.file("inside.txt"),
+        run.file("new.txt"),
+    );
+    let out = sink(&run.lab.server, lab::SERVER_IP, 8093, &out_file);
+    let usual = sink(&run.lab.server, lab::SERVER_IP, 8091, &usual_file);
+    let inside = sink(&run.lab.gateway, lab::GATEWAY_INSIDE_IP, 8094, &inside_file);
+    let never = sink(&run.lab.server, lab::SERVER_IP, 8095, &new_file);
+    // A cut connection stays open at the listener (nothing closed it): one listener each.
+    let after_file = run.file("after.txt");
+    let after = sink(&run.lab.server, lab::SERVER_IP, 8096, &after_file);
+    // The client's pattern of life: it uses 8091 on the server, never 8095.
+    assert_eq!(lines_through(&run, lab::SERVER_IP, 8091, &usual_file), 30);
+    assert!(
+        env::eventually(15, || {
+            run.api_json(&["conns", "--addr", lab::CLIENT_IP])
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["resp_p"] == 8091)
+        }),
+        "the session to 8091 is recorded (and learned)"
+    );
+
+    // Egress: connections out are cut as they open; inside hosts stay reachable.
+    import(
+        &run,
+        "sentinelone",
+        &json!({
+            "id": "lab-s1-contain",
+            "threatInfo": {"threatName": "Cobalt Strike beacon", "updatedAt": now(), "identifiedAt": now(),
+                           "confidenceLevel": "malicious"},
+            "agentDetectionInfo": {"agentIpV4": lab::CLIENT_IP},
+            "agentRealtimeInfo": {"agentId": "lab-s1-agent", "agentComputerName": "lab-client"},
+        }),
+    );
+    assert!(env::eventually(10, || !by_policy(&run, "contain").is_empty()));
+    let contain = by_policy(&run, "contain")[0].clone();
+    assert_eq!(contain["kind"], "egress", "{contain}");
+    thread::sleep(Duration::from_millis(1500));
+    let got = lines_through(&run, lab::SERVER_IP, 8093, &out_file);
+    assert!(
+        got < 30,
+        "the connection out was cut: {got} of 30 lines arrived"
+    );
+    assert_eq!(
+        lines_through(&run, lab::GATEWAY_INSIDE_IP, 8094, &inside_file),
+        30,
+        "inside hosts are spared"
+    );
+    let id = contain["id"].to_string();
+    assert!(audit_steps(&run, &id).contains(&"cut".to_owned()));
+    run.api_json(&["clear", &id]);
+    assert_eq!(
+        lines_through(&run, lab::SERVER_IP, 8096, &after_file),
+        30,
+        "free again once cleared"
+    );
+
+    // Pattern of life: what the device did before goes on; what it never did is cut.
+    import(
+        &run,
+        "microsoft",
+        &json!({
+            "id": "lab-graph-pattern", "title": "Hands-on-keyboard activity", "severity": "high",
+            "category": "Execution", "createdDateTime": now(), "lastUpdateDateTime": now(),
+            "evidence": [{"@odata.type": "#microsoft.graph.security.deviceEvidence",
+                          "mdeDeviceId": "labclient", "ipInterfaces": [lab::CLIENT_IP]}],
+        }),
+    );
+    assert!(env::eventually(10, || !by_policy(&run, "hold-the-pattern").is_empty()));
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        lines_through(&run, lab::SERVER_IP, 8091, &usual_file),
+        30,
+        "usual for the device"
+    );
+    let got = lines_through(&run, lab::SERVER_IP, 8095, &new_file);
+    assert!(
+        got < 30,
+        "unusual for the device, cut: {got} of 30 lines arrived"
+    );
+    for child in [out, usual, inside, never, after] {
+        stop(child);
+    }
+}

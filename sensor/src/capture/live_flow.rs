@@ -97,7 +97,7 @@ impl LiveFlow {
 }
 
 /// An address from the key, IPv4 again if it is IPv4-mapped.
-fn addr(bytes: [u8; 16]) -> IpAddr {
+pub(crate) fn addr(bytes: [u8; 16]) -> IpAddr {
     let v6 = Ipv6Addr::from(bytes);
     v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
 }

@@ -28,6 +28,9 @@ pub struct Pipeline {
     pub engine: Option<Engine>,
     /// Woken when breaches are stored, so fusion and the response policies act at once.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Egress and pattern-of-life actions, which judge connections as they open (the agent;
+    /// none in a replay).
+    pub watcher: Option<crate::response::watch::Watcher>,
 }
 
 impl Pipeline {
@@ -53,6 +56,10 @@ impl Pipeline {
                     bound
                 }
                 Event::Dhcp(dhcp) => self.inventory.dhcp(store, dhcp, ts),
+                Event::FlowOpened(opened) => {
+                    self.judge_opened(opened, ts);
+                    Ok(())
+                }
                 other => {
                     debug!(event = ?other, "event");
                     Ok(())
@@ -82,6 +89,30 @@ impl Pipeline {
             }
         }
         Ok(swept)
+    }
+
+    /// A new connection meets the egress and pattern-of-life actions in force.
+    fn judge_opened(&self, opened: &sensor_common::event::FlowEvent, ts_ns: i64) {
+        let Some(watcher) = &self.watcher else {
+            return;
+        };
+        let k = &opened.key;
+        let end = |addr, port| crate::ebpf::Endpoint {
+            addr: crate::capture::live_flow::addr(addr),
+            port,
+            proto: k.proto,
+        };
+        let (lo, hi) = (end(k.addr_lo, k.port_lo), end(k.addr_hi, k.port_hi));
+        let (from, to) = if opened.initiator == sensor_common::Direction::HiToLo as u8 {
+            (hi, lo)
+        } else {
+            (lo, hi)
+        };
+        watcher.judge(from, to, |device, peer, port, proto, inside| {
+            self.engine
+                .as_ref()
+                .is_none_or(|e| e.usual(device, peer, port, proto, inside, ts_ns))
+        });
     }
 
     /// ARP requests go to detection as pseudo-records (an ARP sweep is a ping sweep).

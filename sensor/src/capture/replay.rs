@@ -87,6 +87,7 @@ pub fn replay(
         clock: Clock::from_offset(0),
         engine,
         wake: std::sync::Arc::default(),
+        watcher: None,
     };
     let mut config = Config {
         new_flows_per_sec: 0,

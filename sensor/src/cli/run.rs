@@ -234,6 +234,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         clock: Clock::new().context("failed to read the system clocks")?,
         engine: args.models.engine(&args.internal, &mut store)?,
         wake: Arc::clone(&wake),
+        watcher: Some(crate::response::watch::Watcher::new(
+            Arc::clone(&responder),
+            args.internal.clone(),
+        )),
     };
     if let Some(engine) = &pipeline.engine {
         info!(
@@ -452,6 +456,9 @@ impl Housekeeping {
             && let Err(err) = responder.expire_due(chrono::Utc::now())
         {
             warn!(error = %err, "failed to expire actions; retrying on the next tick");
+        }
+        if let Some(watcher) = &mut pipeline.watcher {
+            watcher.refresh();
         }
         self.stats.payloads_dropped = pipeline.observations.dropped;
         let exported = self.exports.totals();

@@ -71,6 +71,34 @@ impl Engine {
         })
     }
 
+    /// Whether `device`'s pattern of life holds a connection to `peer` on `port`: it used
+    /// the port before, and the peer too if it is outside (or an inside host on an admin
+    /// service). What enforcing a pattern of life lets through.
+    pub fn usual(
+        &self,
+        device: i64,
+        peer: std::net::IpAddr,
+        port: u16,
+        proto: u8,
+        inside: bool,
+        ts_ns: i64,
+    ) -> bool {
+        let b = &self.baseline;
+        let seen = |f, v: &str| b.device_count(device, f, v, ts_ns) > 0.0;
+        let port_ok = seen(
+            baseline::Feature::PortUsed,
+            &format!("{}/{port}", crate::capture::live_flow::proto_name(proto)),
+        );
+        let peer_ok = if !inside {
+            seen(baseline::Feature::ExternalEndpoint, &peer.to_string())
+        } else if proto == 6 && baseline::ADMIN_PORTS.contains(&port) {
+            seen(baseline::Feature::AdminPeer, &peer.to_string())
+        } else {
+            true
+        };
+        port_ok && peer_ok
+    }
+
     /// The names of the models it runs.
     pub fn model_names(&self) -> Vec<&str> {
         self.models.iter().map(|a| a.model.name.as_str()).collect()

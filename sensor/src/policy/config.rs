@@ -7,7 +7,8 @@
 //! [[policy]]
 //! name = "exfil-needs-a-human"
 //! mode = "confirm"                 # autonomous (default) | confirm | dry_run
-//! do = "quarantine"                # block_and_suspend | block_connections | suspend_endpoint | quarantine
+//! do = "quarantine"                # block_and_suspend | block_connections | suspend_endpoint
+//!                                  # | quarantine | block_outbound | pattern_of_life
 //! direction = "out"                # quarantine: in | out | both (default)
 //! for = "4h"                       # default 2h; "0s" for until cleared
 //! scope = ["10.77.1.0/24"]         # only devices in these networks (all if empty)
@@ -76,6 +77,10 @@ pub enum Do {
     SuspendEndpoint,
     /// Quarantine the device.
     Quarantine,
+    /// Cut the device's new connections out of the inside networks as they open.
+    BlockOutbound,
+    /// Cut the device's new connections its pattern of life does not hold.
+    PatternOfLife,
 }
 
 /// Which way a quarantine cuts.

@@ -156,6 +156,14 @@ pub fn plan(
             ..new(ActionKind::Quarantine, Vec::new())
         }]);
     }
+    if matches!(p.action, Do::BlockOutbound | Do::PatternOfLife) {
+        let kind = if p.action == Do::BlockOutbound {
+            ActionKind::Egress
+        } else {
+            ActionKind::PatternOfLife
+        };
+        return Ok(vec![new(kind, Vec::new())]);
+    }
     let ev = gather(t, mine, store)?;
     let block = matches!(p.action, Do::BlockAndSuspend | Do::BlockConnections);
     let suspend = matches!(p.action, Do::BlockAndSuspend | Do::SuspendEndpoint);

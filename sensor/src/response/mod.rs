@@ -5,11 +5,13 @@
 //! # Layout
 //! - [`responder`]: applying, clearing and expiring actions.
 //! - [`lifecycle`]: approving, extending and reactivating them, and their audit log.
+//! - [`watch`]: egress and pattern-of-life actions, which cut connections as they open.
 //! - [`reconcile`]: making the kernel's rules and the store's actions agree on start.
 
 pub mod lifecycle;
 pub mod reconcile;
 pub mod responder;
+pub mod watch;
 
 use std::{fmt, str::FromStr};
 
@@ -31,6 +33,12 @@ pub enum ActionKind {
     Suspend,
     /// Cut a device off, but for the allowed peers.
     Quarantine,
+    /// Cut a device's new connections to anywhere outside the inside networks, as they
+    /// open (each one's flow is blocked within a drain of the event ring, ~100 ms).
+    Egress,
+    /// Cut a device's new connections that its pattern of life does not hold (a peer or
+    /// port it never used), as they open.
+    PatternOfLife,
 }
 
 /// Where an action is in its life: pending → active → expired or cleared; a dry run is
@@ -88,7 +96,13 @@ macro_rules! names {
     };
 }
 
-names!(ActionKind { Block => "block", Suspend => "suspend", Quarantine => "quarantine" });
+names!(ActionKind {
+    Block => "block",
+    Suspend => "suspend",
+    Quarantine => "quarantine",
+    Egress => "egress",
+    PatternOfLife => "pattern_of_life",
+});
 names!(ActionState {
     Pending => "pending",
     Active => "active",

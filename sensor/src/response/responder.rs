@@ -165,6 +165,18 @@ impl Responder {
         let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
         let (targets, device_id) = match request.kind {
             ActionKind::Quarantine => self.quarantine_targets(request, now_ns)?,
+            // Their rules come as the device opens connections (see `cut`).
+            ActionKind::Egress | ActionKind::PatternOfLife => {
+                let who = request.device.as_deref().ok_or_else(|| {
+                    ResponseError::Invalid(format!("a {} needs a device", request.kind))
+                })?;
+                let id = self.store.find_device(who, now_ns)?.ok_or_else(|| {
+                    ResponseError::NotFound(format!(
+                        "no device known as {who} (see `sensor devices`)"
+                    ))
+                })?;
+                (Vec::new(), Some(id))
+            }
             ActionKind::Block | ActionKind::Suspend => {
                 if request.targets.is_empty() {
                     return Err(ResponseError::Invalid(format!(
@@ -506,6 +518,9 @@ fn check_kind(kind: ActionKind, target: &Target) -> Result<(), ResponseError> {
                 | Target::BlockFlow { .. }
         ),
         ActionKind::Suspend => matches!(target, Target::Suspend { .. }),
+        ActionKind::Egress | ActionKind::PatternOfLife => {
+            matches!(target, Target::BlockFlow { .. })
+        }
         ActionKind::Quarantine => matches!(
             target,
             Target::QuarantineIp { .. } | Target::QuarantineMac { .. }
