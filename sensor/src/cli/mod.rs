@@ -83,6 +83,9 @@ pub enum Command {
     Suspend(respond::SuspendArgs),
     /// Cut a device off but for the allowed peers.
     Quarantine(respond::QuarantineArgs),
+    /// Cut a device's new connections out of the inside networks (or, with
+    /// --pattern-of-life, those it never made before) as they open.
+    Contain(respond::ContainArgs),
     /// End actions: by id, or every active one naming an address (also refuses a pending
     /// one).
     #[command(visible_alias = "lift")]
@@ -205,6 +208,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Suspend(args) => respond::suspend(&args),
         Command::Quarantine(args) => respond::quarantine(&args),
         Command::Clear(args) => respond::clear(&args),
+        Command::Contain(args) => respond::contain(&args),
         Command::Action(args) => lifecycle::action(&args),
         Command::Approve(args) => lifecycle::approve(&args),
         Command::Extend(args) => lifecycle::extend(&args),

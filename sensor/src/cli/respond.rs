@@ -129,6 +129,23 @@ pub struct QuarantineArgs {
     pub common: Common,
 }
 
+/// Arguments of `sensor contain`.
+#[derive(Debug, clap::Args)]
+pub struct ContainArgs {
+    /// The device: an address, a MAC, a host name or a device id.
+    #[arg(value_name = "DEVICE")]
+    pub device: String,
+    /// Cut only the connections its learned pattern of life does not hold (a peer or port
+    /// it never used), instead of every new connection out of the inside networks.
+    #[arg(long)]
+    pub pattern_of_life: bool,
+    /// How long (90s, 30m, 2h); until cleared if left out.
+    #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
+    pub for_: Option<Duration>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// Arguments of `sensor clear`.
 #[derive(Debug, clap::Args)]
 pub struct ClearArgs {
@@ -255,6 +272,28 @@ pub fn quarantine(args: &QuarantineArgs) -> anyhow::Result<()> {
             targets: Vec::new(),
             device: Some(args.device.clone()),
             scope: Some(bits),
+            for_s: args.for_.map(seconds),
+            who: who(),
+            mode: crate::response::Mode::Autonomous,
+            policy: None,
+            why: args.common.why.clone(),
+        },
+    )
+}
+
+/// `sensor contain`.
+pub fn contain(args: &ContainArgs) -> anyhow::Result<()> {
+    submit(
+        &args.common,
+        &NewAction {
+            kind: if args.pattern_of_life {
+                ActionKind::PatternOfLife
+            } else {
+                ActionKind::Egress
+            },
+            targets: Vec::new(),
+            device: Some(args.device.clone()),
+            scope: None,
             for_s: args.for_.map(seconds),
             who: who(),
             mode: crate::response::Mode::Autonomous,
