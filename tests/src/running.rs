@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Agent, Lab, env};
+use crate::{Agent, Lab, env, xtask_lab as lab};
 
 /// Idle timeouts short enough for tests to see records within seconds.
 pub const SHORT_TIMEOUTS: [&str; 6] = [
@@ -102,6 +102,17 @@ impl Running {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("sensor printed JSON")
+    }
+
+    /// Whether the agent lists the lab's client as a device within `secs` seconds (it does
+    /// once it has seen and recorded its traffic).
+    pub fn client_is_a_device(&self, secs: u64) -> bool {
+        env::eventually(secs, || {
+            self.api_json(&["devices"]).as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|d| d["addresses"][0]["addr"] == lab::CLIENT_IP)
+            })
+        })
     }
 
     /// A scratch file path.

@@ -11,12 +11,17 @@ use crate::{Lab, xtask_lab as lab};
 
 /// A TCP listener on the server that accepts connection after connection.
 pub fn listen_tcp(lab: &Lab, port: u16) -> Child {
-    let child = lab
-        .server
+    listen(&lab.server, lab::SERVER_IP, port, Stdio::null())
+}
+
+/// A TCP listener in `ns` on `ip:port` that accepts connection after connection (one at a
+/// time) and writes what it receives to `out`.
+pub fn listen(ns: &xtask::netns::Netns, ip: &str, port: u16, out: impl Into<Stdio>) -> Child {
+    let child = ns
         .command("nc")
-        .args(["-l", "-k", lab::SERVER_IP, &port.to_string()])
+        .args(["-l", "-k", ip, &port.to_string()])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(out)
         .spawn()
         .expect("start nc -l -k");
     thread::sleep(Duration::from_millis(300));

@@ -16,7 +16,7 @@ use chrono::{SecondsFormat, Utc};
 use sensor_tests::{
     env,
     running::{Running, SHORT_TIMEOUTS},
-    traffic::{connects, listen_tcp, session, stop},
+    traffic::{connects, listen, listen_tcp, session, stop},
     xtask_lab as lab,
 };
 use serde_json::{Value, json};
@@ -130,27 +130,10 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
 
     // One listener on 8090 that keeps what it receives, one on 8091 for the checks.
     let received = run.file("received.txt");
-    let c2 = run
-        .lab
-        .server
-        .command("nc")
-        .args(["-l", "-k", lab::SERVER_IP, "8090"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&received).unwrap())
-        .spawn()
-        .unwrap();
+    let c2 = sink(&run.lab.server, lab::SERVER_IP, 8090, &received);
     let other = listen_tcp(&run.lab, 8091);
     assert!(connects(&run.lab, 8091), "open before any action");
-    assert!(
-        env::eventually(10, || {
-            run.api_json(&["devices"])
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["addresses"][0]["addr"] == lab::CLIENT_IP)
-        }),
-        "the client is a device"
-    );
+    assert!(run.client_is_a_device(10), "the client is a device");
 
     // A session to the endpoint the alert will name, open before the alert, sending a line
     // every 100 ms for 6 s.
@@ -318,23 +301,14 @@ fn r10_policies_suspend_wait_for_approval_dry_run_and_survive_a_restart() {
     stop(other);
 }
 
-/// A listener in `ns` on `ip:port` that keeps what it receives (one connection after
-/// another).
+/// A listener in `ns` on `ip:port` that keeps what it receives in `file`.
 fn sink(
     ns: &xtask::netns::Netns,
     ip: &str,
     port: u16,
     file: &std::path::Path,
 ) -> std::process::Child {
-    let child = ns
-        .command("nc")
-        .args(["-l", "-k", ip, &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(file).unwrap())
-        .spawn()
-        .unwrap();
-    thread::sleep(Duration::from_millis(300));
-    child
+    listen(ns, ip, port, std::fs::File::create(file).unwrap())
 }
 
 /// Sends 30 lines over 3 s from the client to `ip:port`; how many arrived in `file`.

@@ -36,16 +36,7 @@ fn r6_block_suspend_quarantine_and_clear_through_the_cli() {
     let listener = listen_tcp(&run.lab, 8090);
     assert!(connects(&run.lab, 8090), "open before any action");
     // The client becomes a device once the agent has seen and recorded it.
-    assert!(
-        env::eventually(10, || {
-            run.api_json(&["devices"])
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["addresses"][0]["addr"] == lab::CLIENT_IP)
-        }),
-        "the client is a device"
-    );
+    assert!(run.client_is_a_device(10), "the client is a device");
 
     // Block an endpoint as destination, refuse a second owner, clear by address.
     let endpoint = format!("{}:8090", lab::SERVER_IP);

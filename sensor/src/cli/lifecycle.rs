@@ -11,20 +11,7 @@ use super::{
 };
 use crate::api::{ClearRequest, ExtendRequest, actions::ActionDetail};
 
-/// Arguments of `sensor action`.
-#[derive(Debug, clap::Args)]
-pub struct ActionArgs {
-    /// The action's id.
-    #[arg(value_name = "ID")]
-    pub id: i64,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-/// Arguments of `sensor approve` and `sensor reactivate`.
+/// Arguments of `sensor action`, `sensor approve` and `sensor reactivate`.
 #[derive(Debug, clap::Args)]
 pub struct IdArgs {
     /// The action's id.
@@ -63,7 +50,7 @@ fn done(action: &crate::response::Action, json: bool, verb: &str) -> anyhow::Res
 }
 
 /// `sensor action`.
-pub fn action(args: &ActionArgs) -> anyhow::Result<()> {
+pub fn action(args: &IdArgs) -> anyhow::Result<()> {
     let detail: ActionDetail = args.api.client().get(&format!("/v1/actions/{}", args.id))?;
     if args.json {
         return Ok(output::json(&detail)?);

@@ -91,7 +91,7 @@ pub enum Command {
     #[command(visible_alias = "lift")]
     Clear(respond::ClearArgs),
     /// Show one action: its rules, blocked attempts, and audit log.
-    Action(lifecycle::ActionArgs),
+    Action(lifecycle::IdArgs),
     /// Approve a pending action (a policy in confirm mode asked for it).
     Approve(lifecycle::IdArgs),
     /// Set an active action's total duration anew (from when it became active).
