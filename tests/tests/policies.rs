@@ -351,6 +351,7 @@ do = "block_outbound"
 [policy.when]
 on = "edr_alert"
 vendors = ["sentinelone"]
+tags = ["lab"]
 
 [[policy]]
 name = "hold-the-pattern"
@@ -398,7 +399,10 @@ fn r10_egress_and_pattern_of_life_cut_connections_as_they_open() {
         "the session to 8091 is recorded (and learned)"
     );
 
-    // Egress: connections out are cut as they open; inside hosts stay reachable.
+    // Egress (for devices tagged `lab`): connections out are cut as they open; inside hosts
+    // stay reachable.
+    let tags = run.api_json(&["tag", lab::CLIENT_IP, "lab"]);
+    assert_eq!(tags, json!(["lab"]));
     import(
         &run,
         "sentinelone",

@@ -168,6 +168,16 @@ pub struct ClearRequest {
     pub who: String,
 }
 
+/// `POST /v1/devices/{who}/tags`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRequest {
+    /// The tag.
+    pub tag: String,
+    /// Remove it instead.
+    #[serde(default)]
+    pub remove: bool,
+}
+
 /// `POST /v1/actions/{id}/extend`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtendRequest {

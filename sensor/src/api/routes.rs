@@ -149,6 +149,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/devices", get(devices))
         .route("/v1/devices/{who}", get(device))
         .route("/v1/devices/{who}/log", get(device_log))
+        .route("/v1/devices/{who}/tags", post(device_tags))
         .route("/v1/rules", get(rules))
         .route(
             "/v1/actions",
@@ -279,6 +280,27 @@ async fn device(
             let id = find(s, &who)?;
             s.device_summary(id)?
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("device {id} is gone")))
+        })
+        .await?,
+    ))
+}
+
+async fn device_tags(
+    State(state): State<ApiState>,
+    Path(who): Path<String>,
+    Json(req): Json<super::TagRequest>,
+) -> Answer<Vec<String>> {
+    let tag = req.tag.trim().to_owned();
+    if tag.is_empty() || tag.len() > 64 || tag.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a tag is 1 to 64 characters, none of them control characters",
+        ));
+    }
+    Ok(Json(
+        with_store(&state, move |s| {
+            let id = find(s, &who)?;
+            Ok(s.tag_device(id, &tag, req.remove)?)
         })
         .await?,
     ))

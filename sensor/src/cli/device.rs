@@ -27,6 +27,49 @@ pub struct DeviceArgs {
     pub source: DbSource,
 }
 
+/// Arguments of `sensor tag`.
+#[derive(Debug, clap::Args)]
+pub struct TagArgs {
+    /// The device: an address, a MAC, a host name or a device id.
+    #[arg(value_name = "DEVICE")]
+    pub who: String,
+    /// The tag (`server`, `vip`, `ot`, ...); response policies can select on it.
+    #[arg(value_name = "TAG")]
+    pub tag: String,
+    /// Remove the tag instead.
+    #[arg(long)]
+    pub remove: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: super::api::ApiArgs,
+}
+
+/// `sensor tag`.
+pub fn tag(args: &TagArgs) -> anyhow::Result<()> {
+    let tags: Vec<String> = args.api.client().post(
+        &format!("/v1/devices/{}/tags", segment(&args.who)),
+        &crate::api::TagRequest {
+            tag: args.tag.clone(),
+            remove: args.remove,
+        },
+    )?;
+    if args.json {
+        return Ok(output::json(&tags)?);
+    }
+    output::line(&format!(
+        "{}: {}",
+        args.who,
+        if tags.is_empty() {
+            "no tags".to_owned()
+        } else {
+            tags.join(", ")
+        }
+    ))?;
+    Ok(())
+}
+
 /// Arguments of `sensor log`.
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
@@ -68,7 +111,7 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
     }
     let d = &summary.device;
     output::line(&format!(
-        "device {}  risk {}  mac {}  name {}  {}  first seen {}  last seen {}",
+        "device {}  risk {}  mac {}  name {}  {}  first seen {}  last seen {}{}",
         d.id,
         summary.risk,
         d.mac.as_deref().unwrap_or("-"),
@@ -76,6 +119,11 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
         if d.internal { "inside" } else { "outside" },
         d.first_seen.format("%Y-%m-%d %H:%M:%S"),
         d.last_seen.format("%Y-%m-%d %H:%M:%S"),
+        if summary.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  tags {}", summary.tags.join(", "))
+        }
     ))?;
     output::line("\naddresses over time (UTC):")?;
     for a in &d.addresses {

@@ -55,6 +55,8 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Summarise one device: addresses over time, services used and served, peers, actions.
     Device(device::DeviceArgs),
+    /// Tag a device (or remove a tag); response policies can select devices by tag.
+    Tag(device::TagArgs),
     /// Show one device's timeline: its connections, actions and (later) breaches and alerts.
     Log(device::LogArgs),
     /// Run capture files through the pipeline into connection records.
@@ -215,6 +217,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reactivate(args) => lifecycle::reactivate(&args),
         Command::Device(args) => device::device(&args),
         Command::Log(args) => device::log(&args),
+        Command::Tag(args) => device::tag(&args),
         Command::Export(args) => export::export(&args),
         Command::Completions(args) => generate::completions(&args),
         Command::Man => generate::man(),

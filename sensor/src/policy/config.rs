@@ -24,6 +24,7 @@
 //! models = []                      # breach: only these models
 //! vendors = []                     # EDR: only these vendors
 //! network_evidence = false         # EDR: only alerts with a remote endpoint or a breach
+//! tags = ["vip"]                   # only devices tagged so (`sensor tag DEVICE vip`)
 //! ```
 //!
 //! A policy of the same name as the shipped one replaces it (`enabled = false` turns it
@@ -122,6 +123,9 @@ pub struct When {
     /// device within the hour).
     #[serde(default)]
     pub network_evidence: bool,
+    /// Only devices with one of these tags (`sensor tag`); any device if empty.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// A policy.

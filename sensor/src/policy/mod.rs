@@ -184,6 +184,43 @@ mod tests {
     };
 
     #[test]
+    fn tags_select_devices() {
+        use super::trigger::Trigger;
+        use crate::detect::{Breach, Evidence};
+
+        let mut store = Store::open_in_memory().unwrap();
+        let (vip, other) = (
+            store.create_device(None, true, 0).unwrap(),
+            store.create_device(None, true, 0).unwrap(),
+        );
+        assert_eq!(store.tag_device(vip, "vip", false).unwrap(), ["vip"]);
+        let policy: config::Policy = toml::from_str(
+            "name = \"p\"\ndo = \"quarantine\"\n[when]\non = \"breach\"\ntags = [\"vip\"]\n",
+        )
+        .unwrap();
+        let breach = |device| {
+            Trigger::Breach(Breach {
+                id: 1,
+                model: "scan-vertical".into(),
+                model_version: 1,
+                device_id: Some(device),
+                ts: Utc::now(),
+                score: 60,
+                evidence: Evidence {
+                    key: String::new(),
+                    summary: String::new(),
+                    metrics: Vec::new(),
+                    connections: Vec::new(),
+                },
+            })
+        };
+        assert!(breach(vip).admitted_by(&policy, &[], &mut store).unwrap());
+        assert!(!breach(other).admitted_by(&policy, &[], &mut store).unwrap());
+        store.tag_device(vip, "vip", true).unwrap();
+        assert!(!breach(vip).admitted_by(&policy, &[], &mut store).unwrap());
+    }
+
+    #[test]
     fn repeat_offenders_get_longer_actions_up_to_the_cap() {
         let mut store = Store::open_in_memory().unwrap();
         let device = store.create_device(None, true, 0).unwrap();

@@ -85,6 +85,15 @@ impl Trigger {
         if !p.scope.is_empty() && !addrs.iter().any(|a| p.scope.iter().any(|n| n.contains(a))) {
             return Ok(false);
         }
+        if !w.tags.is_empty() {
+            let tags = match self.device() {
+                Some(d) => store.device_tags(d)?,
+                None => Vec::new(),
+            };
+            if !w.tags.iter().any(|t| tags.contains(t)) {
+                return Ok(false);
+            }
+        }
         let tactic_ok = |tactics: &[String]| {
             w.tactics.is_empty()
                 || tactics

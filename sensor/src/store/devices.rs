@@ -230,3 +230,35 @@ impl Store {
         Ok(devices)
     }
 }
+
+impl Store {
+    /// Tags device `id` with `tag` (or removes it); returns its tags, sorted.
+    pub fn tag_device(
+        &mut self,
+        id: i64,
+        tag: &str,
+        remove: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql_text = if remove {
+            "DELETE FROM device_tags WHERE device_id = ?1 AND tag = ?2"
+        } else {
+            "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)"
+        };
+        self.conn()
+            .execute(sql_text, params![id, tag])
+            .map_err(sql("tag a device"))?;
+        self.device_tags(id)
+    }
+
+    /// Device `id`'s tags, sorted.
+    pub fn device_tags(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag")
+            .map_err(sql("prepare the tag query"))?;
+        stmt.query_map([id], |r| r.get(0))
+            .map_err(sql("query tags"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read a tag"))
+    }
+}

@@ -17,6 +17,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
@@ -215,6 +216,15 @@ CREATE TABLE action_audit (
     detail    TEXT NOT NULL
 );
 CREATE INDEX action_audit_action ON action_audit (action_id, ts_ns);
+";
+
+/// Device tags an analyst gives (`server`, `vip`, `ot`), which policies can select on.
+const V10: &str = "
+CREATE TABLE device_tags (
+    device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    tag       TEXT NOT NULL,
+    PRIMARY KEY (device_id, tag)
+);
 ";
 
 #[cfg(test)]

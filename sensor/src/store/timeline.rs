@@ -57,6 +57,9 @@ pub struct DeviceSummary {
     pub edr_alerts: Vec<super::edr::StoredAlert>,
     /// What the EDRs know of it: OS, vulnerabilities.
     pub edr_hosts: Vec<crate::edr::host::HostContext>,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One entry of a device's timeline.
@@ -109,6 +112,7 @@ impl Store {
         });
         let edr_alerts = self.edr_alerts(Some(id), TOP as usize)?;
         let edr_hosts = self.edr_hosts_of(id)?;
+        let tags = self.device_tags(id)?;
         let conn = self.conn();
         let services = |side: &str| -> Result<Vec<ServiceUse>, StoreError> {
             let mut stmt = conn
@@ -166,6 +170,7 @@ impl Store {
             risk,
             edr_alerts,
             edr_hosts,
+            tags,
         }))
     }
 
