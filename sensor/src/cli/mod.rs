@@ -121,7 +121,8 @@ pub struct PinArgs {
 /// Where the agent keeps its state (the database).
 #[derive(Debug, clap::Args)]
 pub struct StateArgs {
-    /// Directory of the agent's state: its database, later baselines and cursors.
+    /// Directory of the agent's state: its database (records, devices, baselines, EDR alerts,
+    /// incidents, actions and their audit log, cursors).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/sensor")]
     pub state_dir: PathBuf,
 }

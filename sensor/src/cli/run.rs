@@ -82,7 +82,7 @@ pub struct RunArgs {
     pub events_bytes: u32,
     #[command(flatten)]
     pub pins: PinArgs,
-    /// Directory for the agent's runtime files (lock, ready marker, later the API socket).
+    /// Directory for the agent's runtime files (lock, ready marker, counters, API socket).
     #[arg(long, value_name = "DIR", default_value = "/run/sensor")]
     pub run_dir: PathBuf,
     #[command(flatten)]
@@ -134,7 +134,7 @@ pub struct RunArgs {
     pub quarantine_allow: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub models: super::ModelArgs,
-    /// The config file (TOML): the exporters to SIEMs and collectors. Default:
+    /// The config file (TOML): exporters, EDR connectors, response policies. Default:
     /// `/etc/sensor/sensor.toml` if it exists, else none.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
