@@ -197,6 +197,20 @@ impl Baselines {
         }
     }
 
+    /// Regroups as [`Baselines::regroup`], then puts devices an analyst tagged into one
+    /// group per set of tags (`tag:server`): the analyst knows these belong together, which
+    /// outweighs what their traffic suggests.
+    pub fn regroup_tagged(&mut self, tags: &HashMap<i64, Vec<String>>) {
+        self.regroup();
+        for (id, p) in &mut self.devices {
+            if let Some(t) = tags.get(id).filter(|t| !t.is_empty()) {
+                let mut t = t.clone();
+                t.sort();
+                p.group = format!("tag:{}", t.join(","));
+            }
+        }
+    }
+
     /// Every device's peer group.
     pub fn groups(&self) -> Vec<(i64, String)> {
         self.devices
@@ -429,6 +443,26 @@ mod tests {
         let week = 7 * 86_400_000_000_000;
         let c = b.device_count(1, Feature::ExternalEndpoint, "203.0.113.9", 10 + week);
         assert!((c - 0.5).abs() < 0.01, "{c}");
+    }
+
+    #[test]
+    fn tags_outweigh_behaviour_in_peer_groups() {
+        let mut b = Baselines::default();
+        let subnet = group_of("10.0.0.1".parse().unwrap());
+        for (id, port) in [(1, "tcp/445"), (2, "tcp/22"), (3, "tcp/80")] {
+            b.device_mut(id, &subnet, 0);
+            b.learn(id, Feature::PortUsed, port, 1);
+        }
+        b.regroup();
+        assert_ne!(b.device(1).unwrap().group, b.device(2).unwrap().group);
+        let tags = std::collections::HashMap::from([
+            (1, vec!["server".to_owned()]),
+            (2, vec!["server".to_owned()]),
+        ]);
+        b.regroup_tagged(&tags);
+        assert_eq!(b.device(1).unwrap().group, "tag:server");
+        assert_eq!(b.device(2).unwrap().group, "tag:server");
+        assert_ne!(b.device(3).unwrap().group, "tag:server");
     }
 
     #[test]

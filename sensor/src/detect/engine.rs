@@ -110,7 +110,7 @@ impl Engine {
             match serde_json::from_slice(&blob) {
                 Ok(b) => {
                     self.baseline = b;
-                    self.baseline.regroup();
+                    self.baseline.regroup_tagged(&store.all_device_tags()?);
                     info!(
                         devices = self.baseline.device_count_total(),
                         "restored the baselines"
@@ -124,10 +124,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Regroups peers by behaviour and saves the baselines to the store, with the groups
-    /// where fusion reads them.
+    /// Regroups peers (by tag, else by behaviour) and saves the baselines to the store, with
+    /// the groups where fusion reads them.
     pub fn save(&mut self, store: &mut Store) -> Result<(), StoreError> {
-        self.baseline.regroup();
+        self.baseline.regroup_tagged(&store.all_device_tags()?);
         store.set_peer_groups(&self.baseline.groups())?;
         let blob = serde_json::to_vec(&self.baseline).unwrap_or_default();
         store.save_baseline(&blob, Utc::now())

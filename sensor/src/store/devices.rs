@@ -250,6 +250,26 @@ impl Store {
         self.device_tags(id)
     }
 
+    /// Every tagged device's tags.
+    pub fn all_device_tags(
+        &mut self,
+    ) -> Result<std::collections::HashMap<i64, Vec<String>>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT device_id, tag FROM device_tags ORDER BY device_id, tag")
+            .map_err(sql("prepare the tags query"))?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("query tags"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("read a tag"))?;
+        let mut all: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+        for (id, tag) in rows {
+            all.entry(id).or_default().push(tag);
+        }
+        Ok(all)
+    }
+
     /// Device `id`'s tags, sorted.
     pub fn device_tags(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
