@@ -41,6 +41,9 @@ impl Default for Window {
     }
 }
 
+/// The longest span of activity an incident grows to by merging.
+pub const MAX_SPAN: Duration = Duration::days(3);
+
 /// Investigates `device` around `at`; `trigger` says why. The incident is not stored.
 pub fn investigate(
     store: &mut Store,
@@ -77,7 +80,8 @@ pub fn investigate(
 }
 
 /// Stores `incident` if it concluded anything: merged into a stored incident that shares
-/// a device and overlaps in time (within `window`), else as a new one. Returns the stored
+/// a device and overlaps in time (within `window`, and its span stays within
+/// [`MAX_SPAN`]), else as a new one. Returns the stored
 /// incident, or `None` if there was nothing to store.
 pub fn record(
     store: &mut Store,
@@ -92,10 +96,11 @@ pub fn record(
         incident.first - window.before,
         incident.last + window.before,
     )?;
-    let Some(mut into) = near
-        .into_iter()
-        .find(|i| i.devices.iter().any(|d| ids.contains(&d.id)))
-    else {
+    // An incident grows for at most `MAX_SPAN`: a device in trouble week after week gets
+    // an incident per episode, not one that never closes.
+    let Some(mut into) = near.into_iter().find(|i| {
+        i.devices.iter().any(|d| ids.contains(&d.id)) && incident.last - i.first <= MAX_SPAN
+    }) else {
         store.save_incident(&mut incident)?;
         return Ok(Some(incident));
     };
@@ -285,5 +290,16 @@ mod tests {
         assert!(chain.title.contains("ws-02"), "{}", chain.title);
         // Nothing starts twice.
         assert_eq!(Triggers::default().step(&mut store).unwrap(), 0);
+        // The same devices in trouble again the next day, past the incident's longest span:
+        // a new incident, not the old one grown without end (within the span it would merge).
+        let mut later = chain.clone();
+        later.id = 0;
+        later.first = chain.last + chrono::Duration::hours(23);
+        later.last = chain.first + super::MAX_SPAN + chrono::Duration::hours(1);
+        assert!(later.last >= later.first);
+        let again = super::record(&mut store, later, super::Window::default())
+            .unwrap()
+            .unwrap();
+        assert_ne!(again.id, chain.id, "a new episode");
     }
 }
