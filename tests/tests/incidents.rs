@@ -38,10 +38,7 @@ fn r9_the_ws02_story_is_one_incident_with_readable_reports() {
     );
     let lateral_id = lateral[0]["id"].as_i64().unwrap();
 
-    let pages: Vec<String> = xtask::story::graph_pages()
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let pages = xtask::story::graph_pages();
     let mut args = vec![
         "edr",
         "import",

@@ -27,10 +27,7 @@ pub fn run(sensor: &Path) -> anyhow::Result<bool> {
     )?;
     say(&format!("  {replayed}"));
 
-    let pages: Vec<String> = xtask::story::graph_pages()
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let pages = xtask::story::graph_pages();
     say(
         "$ sensor edr import --vendor microsoft alerts_v2.page{1,2,3}.json   (20 days of Defender alerts)",
     );

@@ -4,11 +4,7 @@
 //! alerts report. Replayed with `sensor replay` (the capture's own clock) and joined with
 //! the fixture alerts, it tells the ws-02 story the demo shows and the tests check.
 
-use std::{
-    io,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{io, path::Path, time::Duration};
 
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 
@@ -124,10 +120,15 @@ pub fn write_capture(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The Microsoft Graph fixture pages of the same network's alerts (20 days).
-pub fn graph_pages() -> Vec<PathBuf> {
+/// The Microsoft Graph fixture pages of the same network's alerts (20 days), as arguments
+/// of `sensor edr import`.
+pub fn graph_pages() -> Vec<String> {
     let dir = crate::shared_dir().join("edr-fixtures/microsoft-graph");
     (1..=3)
-        .map(|n| dir.join(format!("alerts_v2.page{n}.json")))
+        .map(|n| {
+            dir.join(format!("alerts_v2.page{n}.json"))
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect()
 }

@@ -140,6 +140,16 @@ pub fn routable(ip: &IpAddr) -> bool {
     }
 }
 
+/// A MITRE tactic as vendors spell it (`Credential Access`, `credential-access`,
+/// `CredentialAccess`) in one form for comparing: letters and digits, lowercase.
+pub fn tactic_key(tactic: &str) -> String {
+    tactic
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 /// A 0-100 severity's label.
 pub fn label(severity: u8) -> &'static str {
     match severity {

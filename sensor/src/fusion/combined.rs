@@ -25,6 +25,7 @@ use crate::{
         Breach, Evidence, Metric,
         model::{Model, ModelError},
     },
+    edr::alert::tactic_key,
     store::edr::StoredAlert,
 };
 
@@ -61,15 +62,6 @@ pub struct Combined {
     pub params: Params,
 }
 
-/// `Credential Access`, `credential-access` and `CredentialAccess` alike.
-fn norm(tactic: &str) -> String {
-    tactic
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
 impl Combined {
     /// The combined model `model`, if it is one.
     pub fn from_model(model: &Model) -> Result<Option<Self>, ModelError> {
@@ -77,7 +69,7 @@ impl Combined {
             return Ok(None);
         }
         let mut params: Params = crate::detect::detectors::params(model)?;
-        params.edr_tactics = params.edr_tactics.iter().map(|t| norm(t)).collect();
+        params.edr_tactics = params.edr_tactics.iter().map(|t| tactic_key(t)).collect();
         Ok(Some(Self {
             model: model.clone(),
             params,
@@ -94,7 +86,7 @@ impl Combined {
                 || a.alert
                     .tactic
                     .as_deref()
-                    .is_some_and(|t| p.edr_tactics.contains(&norm(t))))
+                    .is_some_and(|t| p.edr_tactics.contains(&tactic_key(t))))
     }
 
     /// Whether breach `b` (of a network model, not a combined one) is one this model

@@ -88,52 +88,56 @@ impl Fusion {
     /// through a poll: an alert's history must be stored before it is judged).
     pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<FusionStats, StoreError> {
         let mut stats = FusionStats::default();
-        loop {
-            if !alerts {
-                break;
-            }
-            let after = store.export_cursor(CURSOR, RecordKind::EdrAlerts)?;
-            let alerts = store.edr_alerts_after(after, BATCH)?;
-            let Some(last) = alerts.last().map(|a| a.id) else {
-                break;
-            };
-            for mut a in alerts {
-                if a.rarity.is_none() {
-                    let r = rarity::score(&store.rarity_counts(&a)?, self.surface);
-                    store.set_rarity(a.id, &r)?;
-                    stats.scored += 1;
-                    if r.surfaced {
-                        stats.surfaced += 1;
-                        info!(vendor = a.alert.vendor.as_str(), id = %a.alert.id, title = %a.alert.title, score = r.score, reason = %r.reason, "unusual EDR alert");
+        if alerts {
+            store.consume(
+                CURSOR,
+                RecordKind::EdrAlerts,
+                BATCH,
+                |s, after, n| Ok(s.edr_alerts_after(after, n)?.into_iter().map(|a| (a.id, a)).collect()),
+                |store, mut a| {
+                    if a.rarity.is_none() {
+                        let r = rarity::score(&store.rarity_counts(&a)?, self.surface);
+                        store.set_rarity(a.id, &r)?;
+                        stats.scored += 1;
+                        if r.surfaced {
+                            stats.surfaced += 1;
+                            info!(vendor = a.alert.vendor.as_str(), id = %a.alert.id, title = %a.alert.title, score = r.score, reason = %r.reason, "unusual EDR alert");
+                        }
+                        a.rarity = Some(r);
                     }
-                    a.rarity = Some(r);
-                }
-                for c in self.combined.iter().filter(|c| c.admits_alert(&a)) {
                     let Some(device) = a.joined.device_id else {
-                        continue;
+                        return Ok(());
                     };
-                    let (from, to) = around(a.alert.detected, c.model.window);
-                    let near = store.breaches_between(device, from, to)?;
-                    if let Some(b) = near
-                        .iter()
-                        .filter(|b| !self.is_combined(&b.model) && c.admits_breach(b))
-                        .min_by_key(|b| (b.ts - a.alert.detected).abs())
-                    {
-                        stats.combined += u64::from(raise(store, c, &a, b)?);
+                    for c in self.combined.iter().filter(|c| c.admits_alert(&a)) {
+                        let (from, to) = around(a.alert.detected, c.model.window);
+                        let near = store.breaches_between(device, from, to)?;
+                        if let Some(b) = near
+                            .iter()
+                            .filter(|b| !self.is_combined(&b.model) && c.admits_breach(b))
+                            .min_by_key(|b| (b.ts - a.alert.detected).abs())
+                        {
+                            stats.combined += u64::from(raise(store, c, &a, b)?);
+                        }
                     }
-                }
-            }
-            store.set_export_cursor(CURSOR, RecordKind::EdrAlerts, last)?;
+                    Ok(())
+                },
+            )?;
         }
-        loop {
-            let after = store.export_cursor(CURSOR, RecordKind::Breaches)?;
-            let breaches = store.breaches_after(after, BATCH)?;
-            let Some(last) = breaches.last().map(|b| b.id) else {
-                break;
-            };
-            for b in breaches.iter().filter(|b| !self.is_combined(&b.model)) {
-                let Some(device) = b.device_id else { continue };
-                for c in self.combined.iter().filter(|c| c.admits_breach(b)) {
+        store.consume(
+            CURSOR,
+            RecordKind::Breaches,
+            BATCH,
+            |s, after, n| {
+                Ok(s.breaches_after(after, n)?
+                    .into_iter()
+                    .map(|b| (b.id, b))
+                    .collect())
+            },
+            |store, b| {
+                let Some(device) = b.device_id.filter(|_| !self.is_combined(&b.model)) else {
+                    return Ok(());
+                };
+                for c in self.combined.iter().filter(|c| c.admits_breach(&b)) {
                     let (from, to) = around(b.ts, c.model.window);
                     let near = store.edr_alerts_between(device, from, to)?;
                     if let Some(a) = near
@@ -141,12 +145,12 @@ impl Fusion {
                         .filter(|a| c.admits_alert(a))
                         .min_by_key(|a| (a.alert.detected - b.ts).abs())
                     {
-                        stats.combined += u64::from(raise(store, c, a, b)?);
+                        stats.combined += u64::from(raise(store, c, a, &b)?);
                     }
                 }
-            }
-            store.set_export_cursor(CURSOR, RecordKind::Breaches, last)?;
-        }
+                Ok(())
+            },
+        )?;
         Ok(stats)
     }
 }

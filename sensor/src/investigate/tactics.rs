@@ -11,7 +11,7 @@ use super::{
     gather::Gathered,
     incident::{Step, TacticFinding},
 };
-use crate::detect::baseline::ADMIN_PORTS;
+use crate::{detect::baseline::ADMIN_PORTS, edr::alert::tactic_key};
 
 /// A candidate activity.
 struct Tactic {
@@ -73,13 +73,6 @@ const TACTICS: &[Tactic] = &[
 
 /// The confidence at which a tactic is concluded.
 pub const CONCLUDE_AT: u8 = 50;
-
-fn norm(s: &str) -> String {
-    s.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
 
 fn external(ip: IpAddr) -> bool {
     match ip {
@@ -231,7 +224,7 @@ pub fn weigh(g: &Gathered) -> (Vec<TacticFinding>, Step, Step) {
             a.alert
                 .tactic
                 .as_deref()
-                .is_some_and(|x| t.edr.contains(&norm(x).as_str()))
+                .is_some_and(|x| t.edr.contains(&tactic_key(x).as_str()))
         }) {
             let (factor, words) = match &a.rarity {
                 Some(r) if r.surfaced => (1.2, format!("unusual for the device: {}", r.reason)),

@@ -62,34 +62,44 @@ impl Triggers {
     /// [`crate::fusion::Fusion::step_with`]).
     pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<u64, StoreError> {
         let mut changed = 0;
-        loop {
-            let after = store.export_cursor(CURSOR, RecordKind::Breaches)?;
-            let breaches = store.breaches_after(after, BATCH)?;
-            let Some(last) = breaches.last().map(|b| b.id) else {
-                break;
-            };
-            for b in &breaches {
-                let Some(device) = b.device_id else { continue };
+        store.consume(
+            CURSOR,
+            RecordKind::Breaches,
+            BATCH,
+            |s, after, n| {
+                Ok(s.breaches_after(after, n)?
+                    .into_iter()
+                    .map(|b| (b.id, b))
+                    .collect())
+            },
+            |store, b| {
+                let Some(device) = b.device_id else {
+                    return Ok(());
+                };
                 if b.score < self.breach_score || store.incident_holds("breaches", b.id)? {
-                    continue;
+                    return Ok(());
                 }
                 let why = format!("breach #{} {} ({})", b.id, b.model, b.score);
                 changed += self.run(store, device, b.ts, &why)?;
-            }
-            store.set_export_cursor(CURSOR, RecordKind::Breaches, last)?;
+                Ok(())
+            },
+        )?;
+        if !alerts {
+            return Ok(changed);
         }
-        loop {
-            if !alerts {
-                break;
-            }
-            let after = store.export_cursor(CURSOR, RecordKind::EdrAlerts)?;
-            let alerts = store.edr_alerts_after(after, BATCH)?;
-            let Some(last) = alerts.last().map(|a| a.id) else {
-                break;
-            };
-            for a in &alerts {
+        store.consume(
+            CURSOR,
+            RecordKind::EdrAlerts,
+            BATCH,
+            |s, after, n| {
+                Ok(s.edr_alerts_after(after, n)?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect())
+            },
+            |store, a| {
                 let Some(device) = a.joined.device_id else {
-                    continue;
+                    return Ok(());
                 };
                 let wanted = match self.edr {
                     EdrTrigger::All => true,
@@ -97,7 +107,7 @@ impl Triggers {
                     EdrTrigger::None => false,
                 };
                 if !wanted || store.incident_holds("edr_alerts", a.id)? {
-                    continue;
+                    return Ok(());
                 }
                 let why = format!(
                     "{} alert #{} \"{}\"",
@@ -106,9 +116,9 @@ impl Triggers {
                     a.alert.title
                 );
                 changed += self.run(store, device, a.alert.detected, &why)?;
-            }
-            store.set_export_cursor(CURSOR, RecordKind::EdrAlerts, last)?;
-        }
+                Ok(())
+            },
+        )?;
         Ok(changed)
     }
 

@@ -77,33 +77,34 @@ impl Policies {
             if kind == RecordKind::EdrAlerts && !alerts {
                 continue;
             }
-            loop {
-                let after = store.export_cursor(CURSOR, kind)?;
-                let batch: Vec<(i64, Trigger)> = match kind {
-                    RecordKind::EdrAlerts => store
-                        .edr_alerts_after(after, BATCH)?
-                        .into_iter()
-                        .map(|a| (a.id, Trigger::Alert(Box::new(a))))
-                        .collect(),
-                    RecordKind::Breaches => store
-                        .breaches_after(after, BATCH)?
-                        .into_iter()
-                        .map(|b| (b.id, Trigger::Breach(b)))
-                        .collect(),
-                    _ => store
-                        .incidents_after(after, BATCH)?
-                        .into_iter()
-                        .map(|i| (i.id, Trigger::Incident(Box::new(i))))
-                        .collect(),
-                };
-                let Some(last) = batch.last().map(|(id, _)| *id) else {
-                    break;
-                };
-                for (_, t) in &batch {
-                    taken += self.judge(t, store, responder)?;
-                }
-                store.set_export_cursor(CURSOR, kind, last)?;
-            }
+            store.consume(
+                CURSOR,
+                kind,
+                BATCH,
+                |s, after, n| {
+                    Ok(match kind {
+                        RecordKind::EdrAlerts => s
+                            .edr_alerts_after(after, n)?
+                            .into_iter()
+                            .map(|a| (a.id, Trigger::Alert(Box::new(a))))
+                            .collect(),
+                        RecordKind::Breaches => s
+                            .breaches_after(after, n)?
+                            .into_iter()
+                            .map(|b| (b.id, Trigger::Breach(b)))
+                            .collect(),
+                        _ => s
+                            .incidents_after(after, n)?
+                            .into_iter()
+                            .map(|i| (i.id, Trigger::Incident(Box::new(i))))
+                            .collect(),
+                    })
+                },
+                |store, t| {
+                    taken += self.judge(&t, store, responder)?;
+                    Ok(())
+                },
+            )?;
         }
         Ok(taken)
     }

@@ -20,12 +20,9 @@ use crate::{
 };
 use sensor_common::rule::scope;
 
+/// A protocol name's number; TCP for what has none.
 fn proto_number(name: &str) -> u8 {
-    match name {
-        "udp" => 17,
-        "icmp" => 1,
-        _ => 6,
-    }
+    crate::capture::live_flow::proto_number(name).unwrap_or(6)
 }
 
 /// What the device did with whom, as far as the trigger tells.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::config::{On, Policy};
 use crate::{
     detect::Breach,
+    edr::alert::tactic_key,
     investigate::incident::Incident,
     store::{Store, StoreError, edr::StoredAlert},
 };
@@ -24,13 +25,6 @@ pub enum Trigger {
     Breach(Breach),
     /// An incident.
     Incident(Box<Incident>),
-}
-
-fn norm(s: &str) -> String {
-    s.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
 }
 
 impl Trigger {
@@ -98,7 +92,7 @@ impl Trigger {
             w.tactics.is_empty()
                 || tactics
                     .iter()
-                    .any(|t| w.tactics.iter().any(|x| norm(x) == norm(t)))
+                    .any(|t| w.tactics.iter().any(|x| tactic_key(x) == tactic_key(t)))
         };
         Ok(match (self, w.on) {
             (Self::Alert(a), On::EdrAlert) => {

@@ -43,6 +43,31 @@ impl Store {
         Ok(())
     }
 
+    /// Hands every row stored after `consumer`'s cursor for `kind` to `each`, `batch` rows at
+    /// a time (`fetch` reads the rows after an id, with their ids), and moves the cursor past
+    /// each batch once it is handled: the one way the stages after the writer walk what is
+    /// new, each row once, also across a restart.
+    pub fn consume<T>(
+        &mut self,
+        consumer: &str,
+        kind: RecordKind,
+        batch: usize,
+        fetch: impl Fn(&mut Self, i64, usize) -> Result<Vec<(i64, T)>, StoreError>,
+        mut each: impl FnMut(&mut Self, T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        loop {
+            let after = self.export_cursor(consumer, kind)?;
+            let rows = fetch(self, after, batch)?;
+            let Some(last) = rows.last().map(|(id, _)| *id) else {
+                return Ok(());
+            };
+            for (_, row) in rows {
+                each(self, row)?;
+            }
+            self.set_export_cursor(consumer, kind, last)?;
+        }
+    }
+
     /// Connection records after row `after`, oldest first, with their row ids.
     pub fn connections_after(
         &mut self,
