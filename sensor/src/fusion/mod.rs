@@ -22,7 +22,6 @@ use crate::{
         Breach,
         model::{Model, ModelError},
     },
-    export::RecordKind,
     store::{Store, StoreError, edr::StoredAlert},
 };
 use combined::Combined;
@@ -89,11 +88,9 @@ impl Fusion {
     pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<FusionStats, StoreError> {
         let mut stats = FusionStats::default();
         if alerts {
-            store.consume(
+            store.consume_edr_alerts(
                 CURSOR,
-                RecordKind::EdrAlerts,
                 BATCH,
-                |s, after, n| Ok(s.edr_alerts_after(after, n)?.into_iter().map(|a| (a.id, a)).collect()),
                 |store, mut a| {
                     if a.rarity.is_none() {
                         let r = rarity::score(&store.rarity_counts(&a)?, self.surface);
@@ -123,34 +120,23 @@ impl Fusion {
                 },
             )?;
         }
-        store.consume(
-            CURSOR,
-            RecordKind::Breaches,
-            BATCH,
-            |s, after, n| {
-                Ok(s.breaches_after(after, n)?
-                    .into_iter()
-                    .map(|b| (b.id, b))
-                    .collect())
-            },
-            |store, b| {
-                let Some(device) = b.device_id.filter(|_| !self.is_combined(&b.model)) else {
-                    return Ok(());
-                };
-                for c in self.combined.iter().filter(|c| c.admits_breach(&b)) {
-                    let (from, to) = around(b.ts, c.model.window);
-                    let near = store.edr_alerts_between(device, from, to)?;
-                    if let Some(a) = near
-                        .iter()
-                        .filter(|a| c.admits_alert(a))
-                        .min_by_key(|a| (a.alert.detected - b.ts).abs())
-                    {
-                        stats.combined += u64::from(raise(store, c, a, &b)?);
-                    }
+        store.consume_breaches(CURSOR, BATCH, |store, b| {
+            let Some(device) = b.device_id.filter(|_| !self.is_combined(&b.model)) else {
+                return Ok(());
+            };
+            for c in self.combined.iter().filter(|c| c.admits_breach(&b)) {
+                let (from, to) = around(b.ts, c.model.window);
+                let near = store.edr_alerts_between(device, from, to)?;
+                if let Some(a) = near
+                    .iter()
+                    .filter(|a| c.admits_alert(a))
+                    .min_by_key(|a| (a.alert.detected - b.ts).abs())
+                {
+                    stats.combined += u64::from(raise(store, c, a, &b)?);
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(stats)
     }
 }

@@ -6,10 +6,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::{Window, investigate, record};
-use crate::{
-    export::RecordKind,
-    store::{Store, StoreError},
-};
+use crate::store::{Store, StoreError};
 
 /// The cursor's name among the store's consumers.
 const CURSOR: &str = "(investigate)";
@@ -62,63 +59,41 @@ impl Triggers {
     /// [`crate::fusion::Fusion::step_with`]).
     pub fn step_with(&self, store: &mut Store, alerts: bool) -> Result<u64, StoreError> {
         let mut changed = 0;
-        store.consume(
-            CURSOR,
-            RecordKind::Breaches,
-            BATCH,
-            |s, after, n| {
-                Ok(s.breaches_after(after, n)?
-                    .into_iter()
-                    .map(|b| (b.id, b))
-                    .collect())
-            },
-            |store, b| {
-                let Some(device) = b.device_id else {
-                    return Ok(());
-                };
-                if b.score < self.breach_score || store.incident_holds("breaches", b.id)? {
-                    return Ok(());
-                }
-                let why = format!("breach #{} {} ({})", b.id, b.model, b.score);
-                changed += self.run(store, device, b.ts, &why)?;
-                Ok(())
-            },
-        )?;
+        store.consume_breaches(CURSOR, BATCH, |store, b| {
+            let Some(device) = b.device_id else {
+                return Ok(());
+            };
+            if b.score < self.breach_score || store.incident_holds("breaches", b.id)? {
+                return Ok(());
+            }
+            let why = format!("breach #{} {} ({})", b.id, b.model, b.score);
+            changed += self.run(store, device, b.ts, &why)?;
+            Ok(())
+        })?;
         if !alerts {
             return Ok(changed);
         }
-        store.consume(
-            CURSOR,
-            RecordKind::EdrAlerts,
-            BATCH,
-            |s, after, n| {
-                Ok(s.edr_alerts_after(after, n)?
-                    .into_iter()
-                    .map(|a| (a.id, a))
-                    .collect())
-            },
-            |store, a| {
-                let Some(device) = a.joined.device_id else {
-                    return Ok(());
-                };
-                let wanted = match self.edr {
-                    EdrTrigger::All => true,
-                    EdrTrigger::Unusual => a.rarity.as_ref().is_some_and(|r| r.surfaced),
-                    EdrTrigger::None => false,
-                };
-                if !wanted || store.incident_holds("edr_alerts", a.id)? {
-                    return Ok(());
-                }
-                let why = format!(
-                    "{} alert #{} \"{}\"",
-                    a.alert.vendor.as_str(),
-                    a.id,
-                    a.alert.title
-                );
-                changed += self.run(store, device, a.alert.detected, &why)?;
-                Ok(())
-            },
-        )?;
+        store.consume_edr_alerts(CURSOR, BATCH, |store, a| {
+            let Some(device) = a.joined.device_id else {
+                return Ok(());
+            };
+            let wanted = match self.edr {
+                EdrTrigger::All => true,
+                EdrTrigger::Unusual => a.rarity.as_ref().is_some_and(|r| r.surfaced),
+                EdrTrigger::None => false,
+            };
+            if !wanted || store.incident_holds("edr_alerts", a.id)? {
+                return Ok(());
+            }
+            let why = format!(
+                "{} alert #{} \"{}\"",
+                a.alert.vendor.as_str(),
+                a.id,
+                a.alert.title
+            );
+            changed += self.run(store, device, a.alert.detected, &why)?;
+            Ok(())
+        })?;
         Ok(changed)
     }
 

@@ -68,6 +68,48 @@ impl Store {
         }
     }
 
+    /// [`Store::consume`] over the EDR alerts.
+    pub fn consume_edr_alerts(
+        &mut self,
+        consumer: &str,
+        batch: usize,
+        each: impl FnMut(&mut Self, super::edr::StoredAlert) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.consume(
+            consumer,
+            RecordKind::EdrAlerts,
+            batch,
+            |s, after, n| {
+                Ok(s.edr_alerts_after(after, n)?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect())
+            },
+            each,
+        )
+    }
+
+    /// [`Store::consume`] over the breaches.
+    pub fn consume_breaches(
+        &mut self,
+        consumer: &str,
+        batch: usize,
+        each: impl FnMut(&mut Self, crate::detect::Breach) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.consume(
+            consumer,
+            RecordKind::Breaches,
+            batch,
+            |s, after, n| {
+                Ok(s.breaches_after(after, n)?
+                    .into_iter()
+                    .map(|b| (b.id, b))
+                    .collect())
+            },
+            each,
+        )
+    }
+
     /// Connection records after row `after`, oldest first, with their row ids.
     pub fn connections_after(
         &mut self,
