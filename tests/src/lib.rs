@@ -5,6 +5,7 @@
 //! - [`packet`]: a byte-level packet builder for verdict tables (malformed packets included).
 //! - [`env`]: where the `sensor` binary is, root checks and loud skips.
 //! - [`fixtures`]: the shared captures and EDR payloads beside the project.
+//! - [`graph_api`]: a Microsoft Graph stand-in over the fixtures.
 //! - [`cli`]: running `sensor` subcommands and reading their JSON.
 //! - [`running`]: a lab with an agent on its gateway, and its API.
 //! - [`tls_server`]: a local HTTPS server with a test CA, for vendor stand-ins.
@@ -23,6 +24,7 @@ pub mod bench;
 pub mod cli;
 pub mod env;
 pub mod fixtures;
+pub mod graph_api;
 pub mod packet;
 pub mod running;
 pub mod tls_server;

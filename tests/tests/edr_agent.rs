@@ -10,12 +10,12 @@ use std::{
 };
 
 use sensor_tests::{
-    env,
+    env, graph_api,
     running::{Running, SHORT_TIMEOUTS},
     traffic::in_netns,
 };
 
-use super::{edr::sentinelone_api, edr_microsoft};
+use super::edr::sentinelone_api;
 
 #[test]
 fn r8_the_agent_polls_its_configured_connectors() {
@@ -29,7 +29,7 @@ fn r8_the_agent_polls_its_configured_connectors() {
         files.path().join("graph.secret"),
     );
     std::fs::write(&s1_token, format!("{}\n", sentinelone_api::TOKEN)).unwrap();
-    std::fs::write(&graph_secret, edr_microsoft::graph::SECRET).unwrap();
+    std::fs::write(&graph_secret, graph_api::SECRET).unwrap();
     let (ca, base) = (files.path().join("ca.pem"), "https://127.0.0.1:18444");
     let config = files.path().join("sensor.toml");
     std::fs::write(
@@ -42,8 +42,8 @@ fn r8_the_agent_polls_its_configured_connectors() {
              ca_file = \"{}\"\ninterval = \"1s\"\nhunting_per_minute = 120\n",
             s1_token.display(),
             ca.display(),
-            edr_microsoft::graph::TENANT,
-            edr_microsoft::graph::CLIENT,
+            graph_api::TENANT,
+            graph_api::CLIENT,
             graph_secret.display(),
             ca.display(),
         ),
@@ -61,7 +61,7 @@ fn r8_the_agent_polls_its_configured_connectors() {
         ..sentinelone_api::Stub::default()
     });
     // Graph answers with each malformed fixture first, one per request.
-    let graph = edr_microsoft::fixture_stub();
+    let graph = graph_api::fixture_stub();
     let dir = sensor_tests::fixtures::shared_dir().join("edr-fixtures/malformed");
     let mut malformed: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -71,8 +71,8 @@ fn r8_the_agent_polls_its_configured_connectors() {
     assert!(bad >= 7);
     graph.malformed.lock().unwrap().append(&mut malformed);
     let graph = Arc::new(graph);
-    let router = sentinelone_api::router(Arc::clone(&s1))
-        .merge(edr_microsoft::graph::router(Arc::clone(&graph)));
+    let router =
+        sentinelone_api::router(Arc::clone(&s1)).merge(graph_api::router(Arc::clone(&graph)));
     let listener = in_netns(run.lab.gateway.name(), || {
         std::net::TcpListener::bind("127.0.0.1:18444").unwrap()
     });
@@ -148,11 +148,7 @@ fn r8_the_agent_polls_its_configured_connectors() {
                 .unwrap()
                 .starts_with("never seen on this device")
     }));
-    for secret in [
-        sentinelone_api::TOKEN,
-        edr_microsoft::graph::SECRET,
-        "graph-tok-",
-    ] {
+    for secret in [sentinelone_api::TOKEN, graph_api::SECRET, "graph-tok-"] {
         assert!(!log.contains(secret), "{secret} appears in the agent's log");
     }
 }

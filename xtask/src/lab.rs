@@ -80,13 +80,13 @@ impl Lab {
                 ns: &self.client,
                 name: &self.client_if,
                 mac: CLIENT_MAC,
-                addr: &format!("{CLIENT_IP}/24"),
+                addr: Some(&format!("{CLIENT_IP}/24")),
             },
             VethEnd {
                 ns: &self.gateway,
                 name: &self.inside_if,
                 mac: INSIDE_MAC,
-                addr: &format!("{GATEWAY_INSIDE_IP}/24"),
+                addr: Some(&format!("{GATEWAY_INSIDE_IP}/24")),
             },
         )?;
         netns::veth(
@@ -94,13 +94,13 @@ impl Lab {
                 ns: &self.gateway,
                 name: &self.outside_if,
                 mac: OUTSIDE_MAC,
-                addr: &format!("{GATEWAY_OUTSIDE_IP}/24"),
+                addr: Some(&format!("{GATEWAY_OUTSIDE_IP}/24")),
             },
             VethEnd {
                 ns: &self.server,
                 name: &self.server_if,
                 mac: SERVER_MAC,
-                addr: &format!("{SERVER_IP}/24"),
+                addr: Some(&format!("{SERVER_IP}/24")),
             },
         )?;
         self.gateway.sysctl("net.ipv4.ip_forward", "1")?;

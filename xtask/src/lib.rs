@@ -9,13 +9,17 @@
 //! - [`build_ebpf`]: builds `sensor-ebpf` for `bpfel-unknown-none` with BTF.
 //! - [`netns`]: network namespaces and veth pairs with unique names, removed on drop.
 //! - [`lab`]: the client ─ gateway ─ server topology the demo and the tests run in.
+//! - [`office`]: the EDR fixtures' lab network (workstations, file server, internet) the
+//!   demo tells its story in.
 //! - [`agent`]: a `sensor run` process in a namespace, stopped on drop.
-//! - [`story`]: the EDR fixtures' lab network as a capture (the ws-02 story).
+//! - [`story`]: the EDR fixtures' lab network as captures: the ws-02 story, and the days of
+//!   routine the demo's sensor learnt before it starts.
 
 pub mod agent;
 pub mod build_ebpf;
 pub mod lab;
 pub mod netns;
+pub mod office;
 #[cfg(feature = "story")]
 pub mod story;
 pub mod toolchain;

@@ -2,7 +2,6 @@
 
 mod bench;
 mod demo;
-mod demo_story;
 mod eval;
 mod process;
 mod run_tests;

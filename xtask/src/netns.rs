@@ -137,8 +137,8 @@ pub struct VethEnd<'a> {
     pub name: &'a str,
     /// Its MAC address, fixed so neighbours can be set statically.
     pub mac: &'a str,
-    /// Its address with prefix length, e.g. `10.77.1.1/24`.
-    pub addr: &'a str,
+    /// Its address with prefix length, e.g. `10.77.1.1/24`; none for a bridge port.
+    pub addr: Option<&'a str>,
 }
 
 /// Creates a veth pair between two namespaces, addresses and brings up both ends. The pair
@@ -163,7 +163,9 @@ pub fn veth(a: VethEnd<'_>, b: VethEnd<'_>) -> anyhow::Result<()> {
         b.ns.name(),
     ])?;
     for end in [a, b] {
-        end.ns.ip(&["addr", "add", end.addr, "dev", end.name])?;
+        if let Some(addr) = end.addr {
+            end.ns.ip(&["addr", "add", addr, "dev", end.name])?;
+        }
         end.ns.ip(&["link", "set", end.name, "up"])?;
     }
     Ok(())

@@ -19,7 +19,7 @@ const RUST_PACKAGES: [&str; 3] = ["rustc-web", "rust-web-src", "rust-web-clippy"
 /// What `bpf-linker` builds against.
 const LLVM_PACKAGES: [&str; 3] = ["llvm-22-dev", "libzstd-dev", "zlib1g-dev"];
 /// What the tests and the demo run.
-const TOOL_PACKAGES: [&str; 15] = [
+const TOOL_PACKAGES: [&str; 16] = [
     "iproute2",
     "procps",
     "util-linux",
@@ -36,6 +36,8 @@ const TOOL_PACKAGES: [&str; 15] = [
     "openssh-server",
     // pdftotext and pdftoppm: the tests read and render the PDF reports.
     "poppler-utils",
+    // The demo's web servers (`python3 -m http.server`).
+    "python3",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";

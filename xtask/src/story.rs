@@ -13,8 +13,11 @@ type Host = ([u8; 4], [u8; 6]);
 
 const WS01: Host = ([10, 77, 1, 11], [2, 0, 10, 77, 1, 11]);
 const WS02: Host = ([10, 77, 1, 12], [2, 0, 10, 77, 1, 12]);
+const WS03: Host = ([10, 77, 1, 13], [2, 0, 10, 77, 1, 13]);
 const FS01: Host = ([10, 77, 1, 20], [2, 0, 10, 77, 1, 20]);
 const WEB: Host = ([10, 77, 1, 30], [2, 0, 10, 77, 1, 30]);
+/// `www.example.com`, behind the gateway (its MAC is the gateway's).
+const WWW: Host = ([198, 51, 100, 10], [2, 0x77, 1, 0, 0, 1]);
 
 /// 2026-11-18T08:00:00Z, 2026-11-20T14:00:00Z, 2026-11-20T14:35:00Z.
 const ROUTINE_FROM: u64 = 1_794_988_800;
@@ -79,6 +82,19 @@ impl Frames {
     /// A whole session from `client` to `server:port` starting at `start`: handshake,
     /// `bytes` from the client, a short answer, both FINs.
     fn session(&mut self, start: Duration, client: Host, server: Host, port: u16, bytes: usize) {
+        self.session_with(start, client, server, port, &[], bytes);
+    }
+
+    /// As [`Frames::session`], the client's first segment carrying `request`.
+    fn session_with(
+        &mut self,
+        start: Duration,
+        client: Host,
+        server: Host,
+        port: u16,
+        request: &[u8],
+        bytes: usize,
+    ) {
         let sport = 40_000 + (self.0.len() % 20_000) as u16;
         let ms = |n: u64| start + Duration::from_millis(n);
         let (up, down) = ((sport, port), (port, sport));
@@ -87,6 +103,10 @@ impl Frames {
         self.tcp(ms(2), client, server, up, ACK, &[]);
         let chunk = [0x41u8; 1400];
         let (mut sent, mut step) = (0, 3);
+        if !request.is_empty() {
+            self.tcp(ms(step), client, server, up, PSH_ACK, request);
+            step += 1;
+        }
         while sent < bytes {
             let len = chunk.len().min(bytes - sent);
             self.tcp(ms(step), client, server, up, PSH_ACK, &chunk[..len]);
@@ -111,6 +131,39 @@ pub fn write_capture(path: &Path) -> io::Result<()> {
         t += 2 * 3600;
     }
     frames.session(Duration::from_secs(LATERAL_AT), WS02, FS01, 445, 2_000_000);
+    write(path, frames)
+}
+
+/// The browser of the lab's hosts (short enough that the sensor's first 128 bytes of a
+/// request hold it whole).
+pub const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/131.0";
+
+/// The demo's routine: `days` days of web use ending at `until` (seconds since the epoch),
+/// every two hours: each workstation and the file server browse the intranet (web-01) and
+/// the workstations `www.example.com`, all with the same browser. What the demo's sensor has
+/// learnt before its story starts.
+pub fn write_routine(path: &Path, until: u64, days: u64) -> io::Result<()> {
+    let get = |host: &str| {
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {BROWSER}\r\nAccept: */*\r\n\r\n")
+    };
+    let (intranet, www) = (get("web-01.corp.example"), get("www.example.com"));
+    let mut frames = Frames::default();
+    let mut t = until - days * 24 * 3600;
+    while t + 600 < until {
+        for (k, host) in [WS01, WS02, WS03, FS01].into_iter().enumerate() {
+            let at = Duration::from_secs(t + 60 * k as u64);
+            frames.session_with(at, host, WEB, 80, intranet.as_bytes(), 3_000);
+            if host != FS01 {
+                let at = at + Duration::from_secs(20);
+                frames.session_with(at, host, WWW, 80, www.as_bytes(), 1_000);
+            }
+        }
+        t += 2 * 3600;
+    }
+    write(path, frames)
+}
+
+fn write(path: &Path, mut frames: Frames) -> io::Result<()> {
     frames.0.sort_by_key(|(at, _)| *at);
     let mut w = PcapWriter::new(std::fs::File::create(path)?).map_err(io::Error::other)?;
     for (at, f) in &frames.0 {

@@ -100,13 +100,13 @@ pub fn run(report: &mut Report, baselines: &Path) -> anyhow::Result<()> {
             ns: &tx,
             name: &tx_if,
             mac: "02:00:00:00:0b:01",
-            addr: "10.99.0.1/24",
+            addr: Some("10.99.0.1/24"),
         },
         VethEnd {
             ns: &rx,
             name: &rx_if,
             mac: RX_MAC,
-            addr: "10.99.0.2/24",
+            addr: Some("10.99.0.2/24"),
         },
     )?;
     let tx_ifindex: u32 = tx
