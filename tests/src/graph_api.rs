@@ -3,6 +3,11 @@
 //! Alerts are served newest update first (Graph promises no order). For the tests and
 //! for the demo's Defender tenant (`edr-standin`).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a stand-in fails loudly on what a test got wrong"
+)]
+
 use std::{
     collections::HashMap,
     sync::{

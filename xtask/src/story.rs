@@ -138,29 +138,57 @@ pub fn write_capture(path: &Path) -> io::Result<()> {
 /// request hold it whole).
 pub const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/131.0";
 
-/// The demo's routine: `days` days of web use ending at `until` (seconds since the epoch),
-/// every two hours: each workstation and the file server browse the intranet (web-01) and
-/// the workstations `www.example.com`, all with the same browser. What the demo's sensor has
-/// learnt before its story starts.
+/// The demo's routine: `days` working days of web use, each the ten hours around the time
+/// of day of `until` (seconds since the epoch; nothing after it). In each working
+/// hour each host opens the intranet (web-01) and `www.example.com` a few times or not at
+/// all, at random minutes, pages of very different sizes, all with the same browser: the
+/// way people browse. What the demo's sensor has learnt before its story starts.
 pub fn write_routine(path: &Path, until: u64, days: u64) -> io::Result<()> {
     let get = |host: &str| {
         format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {BROWSER}\r\nAccept: */*\r\n\r\n")
     };
     let (intranet, www) = (get("web-01.corp.example"), get("www.example.com"));
     let mut frames = Frames::default();
-    let mut t = until - days * 24 * 3600;
-    while t + 600 < until {
-        for (k, host) in [WS01, WS02, WS03, FS01].into_iter().enumerate() {
-            let at = Duration::from_secs(t + 60 * k as u64);
-            frames.session_with(at, host, WEB, 80, intranet.as_bytes(), 3_000);
-            if host != FS01 {
-                let at = at + Duration::from_secs(20);
-                frames.session_with(at, host, WWW, 80, www.as_bytes(), 1_000);
+    let mut dice = Dice(0x5eed_1ab5);
+    for day in (0..days).rev() {
+        let day_ends = until - day * 24 * 3600;
+        for hour in 0..10 {
+            let hour_from = day_ends + hour * 3600 - 8 * 3600;
+            for host in [WS01, WS02, WS03, FS01] {
+                for (server, request) in [(WEB, &intranet), (WWW, &www)] {
+                    for _ in 0..[0, 0, 1, 1, 2, 3][dice.below(6) as usize] {
+                        let at = hour_from + dice.below(3540);
+                        let bytes = (300 << dice.below(7)) + dice.below(300);
+                        if at >= until {
+                            continue;
+                        }
+                        frames.session_with(
+                            Duration::from_secs(at),
+                            host,
+                            server,
+                            80,
+                            request.as_bytes(),
+                            bytes as usize,
+                        );
+                    }
+                }
             }
         }
-        t += 2 * 3600;
     }
     write(path, frames)
+}
+
+/// A small deterministic random source (xorshift), so the capture is the same each run.
+struct Dice(u64);
+
+impl Dice {
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }
 
 fn write(path: &Path, mut frames: Frames) -> io::Result<()> {

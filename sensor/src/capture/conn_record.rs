@@ -56,6 +56,16 @@ pub struct ConnRecord {
 }
 
 impl ConnRecord {
+    /// Whether the responder answered: sent a SYN-ACK (TCP), or anything at all. A scan's
+    /// probe of a closed port was not answered.
+    pub fn answered(&self) -> bool {
+        if self.proto == "tcp" {
+            self.history.contains('h')
+        } else {
+            self.resp_pkts > 0
+        }
+    }
+
     /// A record for a live flow, with a fresh uid.
     pub fn from_flow(flow: &LiveFlow) -> Self {
         let proto_num = proto_number(&flow.proto);

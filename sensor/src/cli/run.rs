@@ -299,7 +299,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)
         .context("failed to start the EDR connectors")?;
-        let policies = crate::policy::Policies::new(&config_file.policy);
+        let policies = crate::policy::Policies::new(&config_file.policy, &args.internal);
         info!(policies = ?policies.names(), "response policies in force");
         let fusion = crate::fusion::task::spawn(
             crate::fusion::task::Stages {

@@ -42,8 +42,10 @@ fn regularity(values: &[f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let (q1, q2, q3) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
     // As RITA does, no skew when the median sits on a quartile: most gaps are equal and
-    // the rest are jitter, which Bowley's formula would call maximally skewed.
-    let skew = if q3 - q1 > f64::EPSILON
+    // the rest are jitter, which Bowley's formula would call maximally skewed. Likewise
+    // when the quartiles lie within 5% of the median: milliseconds of scheduling jitter
+    // around a steady rhythm have no shape worth scoring.
+    let skew = if q3 - q1 > f64::EPSILON.max(0.05 * q2.abs())
         && (q2 - q1).abs() > f64::EPSILON
         && (q3 - q2).abs() > f64::EPSILON
     {
@@ -129,5 +131,31 @@ mod tests {
         let browsing = score(&times, &sizes, 3600.0).unwrap();
         assert!(browsing.score < 0.6, "{browsing:?}");
         assert!(score(&times[..3], &sizes[..3], 3600.0).is_none());
+    }
+
+    #[test]
+    fn scheduling_jitter_is_a_rhythm_and_hourly_visits_are_not() {
+        // A poll every 2 s that the scheduler delays by 5-30 ms.
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut t = 0.0;
+        let times: Vec<f64> = (0..12)
+            .map(|_| {
+                t += 2.0 + 0.005 + rng.f64() * 0.025;
+                t
+            })
+            .collect();
+        let poll = score(&times, &[600.0; 12], 30.0).unwrap();
+        assert!(poll.interval > 0.95, "{poll:?}");
+
+        // A person opening the same site at a random minute of most hours.
+        let mut times = Vec::new();
+        for h in 0..24 {
+            if rng.f64() < 0.6 {
+                times.push(f64::from(h) * 3600.0 + rng.f64() * 3540.0);
+            }
+        }
+        let sizes: Vec<f64> = times.iter().map(|_| 500.0 + rng.f64() * 9000.0).collect();
+        let visits = score(&times, &sizes, 86_400.0).unwrap();
+        assert!(visits.interval < 0.8, "{visits:?}");
     }
 }

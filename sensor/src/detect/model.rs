@@ -15,6 +15,8 @@
 //! [filter]              # which connection records the model sees
 //! direction = "any"     # any | outbound | inbound | internal | from_inside
 //! protocols = ["tcp"]
+//! # ports = [853]       # responder ports;  services = ["smb"]: what the connection spoke
+//! # answered = true     # only connections the responder answered (not a scan's probes)
 //!
 //! [params]              # the detector's own settings
 //! mode = "horizontal"
@@ -60,6 +62,10 @@ pub struct Filter {
     /// Only these services (`http`, `tls`, `dns`, `ssh`, `smb`, ...); all if empty.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Only connections the responder answered (for TCP, a handshake it took part in):
+    /// a scan's probe of a port is not use of the service behind it.
+    #[serde(default)]
+    pub answered: bool,
 }
 
 impl Filter {
@@ -73,6 +79,7 @@ impl Filter {
             Direction::FromInside => orig_inside,
         };
         direction
+            && (!self.answered || record.answered())
             && (self.protocols.is_empty() || self.protocols.contains(&record.proto))
             && (self.ports.is_empty() || self.ports.contains(&record.resp_p))
             && (self.services.is_empty()

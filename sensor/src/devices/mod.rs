@@ -59,8 +59,11 @@ impl Inventory {
         self.internal.iter().any(|n| n.contains(&ip))
     }
 
-    /// Records that `mac` holds `ip` at `ts_ns` (UTC ns): the device of that MAC (made if
-    /// new) gets the address, and whoever held it before stops holding it.
+    /// Records that `mac` holds `ip` at `ts_ns` (UTC ns): the device of that MAC gets the
+    /// address, and whoever held it before stops holding it. A MAC seen for the first time
+    /// goes to the device known only by that address, if there is one (its connections were
+    /// seen before its ARP or DHCP: a replayed capture, a sensor started mid-lease), so the
+    /// device keeps what was learnt of it; otherwise it makes a new device.
     pub fn bind(
         &self,
         store: &mut Store,
@@ -71,7 +74,10 @@ impl Inventory {
         let mac = mac_string(&mac);
         let id = match store.device_by_mac(&mac)? {
             Some(id) => id,
-            None => store.create_device(Some(&mac), self.is_internal(ip), ts_ns)?,
+            None => match store.address_holder(ip)? {
+                Some((holder, _)) if store.adopt_mac(holder, &mac)? => holder,
+                _ => store.create_device(Some(&mac), self.is_internal(ip), ts_ns)?,
+            },
         };
         store.touch_device(id, ts_ns)?;
         if store.address_holder(ip)?.map(|(holder, _)| holder) != Some(id) {
@@ -172,6 +178,24 @@ mod tests {
         let first = devices.iter().find(|d| d.id == a).unwrap();
         assert_eq!(first.addresses.len(), 2, "two intervals: {first:?}");
         assert!(first.mac.as_deref() == Some("02:00:00:00:00:01"));
+    }
+
+    #[test]
+    fn a_device_known_by_its_address_takes_the_mac_arp_shows() {
+        let mut store = Store::open_in_memory().unwrap();
+        let inv = Inventory::with_defaults();
+        let ip = "10.77.1.12".parse().unwrap();
+        let known = inv.device_for(&mut store, ip, 1_000).unwrap().unwrap();
+        let bound = inv.bind(&mut store, [2, 0, 0, 0, 0, 1], ip, 2_000).unwrap();
+        assert_eq!(
+            bound, known,
+            "the device keeps its id (and what was learnt of it)"
+        );
+        assert_eq!(store.devices().unwrap().len(), 1);
+        // A second MAC on the address is another device: the first has a MAC now.
+        let other = inv.bind(&mut store, [2, 0, 0, 0, 0, 2], ip, 3_000).unwrap();
+        assert_ne!(other, known);
+        assert_eq!(store.device_at(ip, 3_500).unwrap(), Some(other));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Combined models: an EDR alert and a network breach on the same device within a window,
+//! Combined models: an EDR alert and a network breach on the same device (or, with
+//! `network_peer`, reaching it) within a window,
 //! in the same TOML format as the network models (`detector = "combined"`):
 //!
 //! ```toml
@@ -16,6 +17,7 @@
 //! edr_min_severity = 0                    # the vendor's severity, 0-100
 //! network_models = ["lateral-movement"]   # any network model if empty
 //! network_min_score = 0
+//! network_peer = false                    # also breaches whose connections reach the device
 //! ```
 
 use serde::Deserialize;
@@ -51,6 +53,10 @@ pub struct Params {
     /// Only breaches of at least this score.
     #[serde(default)]
     pub network_min_score: u8,
+    /// Also breaches of other devices whose connections reach the alert's device (see
+    /// [`super::peers`]).
+    #[serde(default)]
+    pub network_peer: bool,
 }
 
 /// A combined model, ready to match.

@@ -1,15 +1,17 @@
 //! EDR fusion: what the EDRs say, weighed against what each device usually gets and
 //! joined with what the network shows. Each new EDR alert is scored for rarity (and
 //! surfaces when unusual); combined models raise a breach when an alert and a network
-//! breach meet on one device within their window. Runs over the store by cursor, so the
+//! breach meet on one device (or one the breach reaches) within their window. Runs over the store by cursor, so the
 //! agent, an import and a restart all see each alert and breach once.
 //!
 //! # Layout
 //! - [`rarity`]: how unusual an alert is, and why.
 //! - [`combined`]: the combined models.
+//! - [`peers`]: the devices a breach reaches besides its own.
 //! - [`task`]: the stage in the agent.
 
 pub mod combined;
+pub mod peers;
 pub mod rarity;
 pub mod task;
 
@@ -107,7 +109,10 @@ impl Fusion {
                     };
                     for c in self.combined.iter().filter(|c| c.admits_alert(&a)) {
                         let (from, to) = around(a.alert.detected, c.model.window);
-                        let near = store.breaches_between(device, from, to)?;
+                        let mut near = store.breaches_between(device, from, to)?;
+                        if c.params.network_peer {
+                            near.extend(peers::reaching(store, device, from, to)?);
+                        }
                         if let Some(b) = near
                             .iter()
                             .filter(|b| !self.is_combined(&b.model) && c.admits_breach(b))
@@ -126,7 +131,12 @@ impl Fusion {
             };
             for c in self.combined.iter().filter(|c| c.admits_breach(&b)) {
                 let (from, to) = around(b.ts, c.model.window);
-                let near = store.edr_alerts_between(device, from, to)?;
+                let mut near = store.edr_alerts_between(device, from, to)?;
+                if c.params.network_peer {
+                    for peer in peers::reached(store, &b)? {
+                        near.extend(store.edr_alerts_between(peer, from, to)?);
+                    }
+                }
                 if let Some(a) = near
                     .iter()
                     .filter(|a| c.admits_alert(a))
@@ -252,5 +262,59 @@ mod tests {
         assert!(combined[0].evidence.summary.contains("Credential dumping"));
         assert_eq!(combined[0].evidence.connections, vec!["C1".to_owned()]);
         assert_eq!(fusion.step(&mut store).unwrap().combined, 0);
+    }
+
+    #[test]
+    fn impact_on_a_server_pairs_with_the_write_volume_of_the_device_writing_to_it() {
+        let mut store = lab_store();
+        let fusion = Fusion::new(&model::load(None).unwrap(), DEFAULT_SURFACE).unwrap();
+        for n in 1..=3 {
+            let text = std::fs::read_to_string(
+                fixtures().join(format!("microsoft-graph/alerts_v2.page{n}.json")),
+            )
+            .unwrap();
+            import(&mut store, Vendor::Microsoft, &text, "graph", None).unwrap();
+        }
+        fusion.step(&mut store).unwrap();
+        let fs01 = store.device_by_hostname("fs-01").unwrap().unwrap();
+        let ws02 = store.device_by_hostname("ws-02").unwrap().unwrap();
+        let alerts = store.edr_alerts(None, 0).unwrap();
+        let impact = alerts
+            .iter()
+            .find(|a| a.joined.device_id == Some(fs01) && a.alert.title.contains("Ransomware"))
+            .unwrap();
+        // ws-02 writes to fs-01 over SMB: the breach is ws-02's, its connection reaches fs-01.
+        let mut write = crate::store::connections::tests::record(0);
+        write.ts = impact.alert.detected - chrono::Duration::minutes(20);
+        write.resp_h = "10.77.1.20".parse().unwrap();
+        write.resp_p = 445;
+        store
+            .insert_connections(std::slice::from_ref(&write))
+            .unwrap();
+        let mut volume = [Breach {
+            id: 0,
+            model: "smb-write-volume".into(),
+            model_version: 1,
+            device_id: Some(ws02),
+            ts: write.ts,
+            score: 65,
+            evidence: Evidence {
+                key: "10.77.1.12 -> 10.77.1.20".into(),
+                summary: "60 MB to fs-01 over SMB".into(),
+                metrics: Vec::new(),
+                connections: vec![write.uid.clone()],
+            },
+        }];
+        store.insert_breaches(&mut volume).unwrap();
+        fusion.step(&mut store).unwrap();
+        let combined = store
+            .breaches(&crate::store::breaches::BreachQuery {
+                model: Some("edr-impact-smb-volume".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(combined.len(), 1, "{combined:?}");
+        assert_eq!(combined[0].device_id, Some(fs01), "the alert's device");
+        assert!(combined[0].evidence.summary.contains("smb-write-volume"));
     }
 }

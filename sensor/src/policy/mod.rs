@@ -39,13 +39,16 @@ const BATCH: usize = 200;
 #[derive(Clone, Debug)]
 pub struct Policies {
     list: Vec<Policy>,
+    internal: Vec<ipnet::IpNet>,
 }
 
 impl Policies {
-    /// The shipped policy (unless replaced) and `configured`.
-    pub fn new(configured: &[Policy]) -> Self {
+    /// The shipped policy (unless replaced) and `configured`, for a network whose inside
+    /// is `internal`.
+    pub fn new(configured: &[Policy], internal: &[ipnet::IpNet]) -> Self {
         Self {
             list: config::in_force(configured),
+            internal: internal.to_vec(),
         }
     }
 
@@ -132,7 +135,7 @@ impl Policies {
                 continue;
             }
             let for_s = duration(p, device, store)?;
-            for request in plan::plan(p, t, device, &addrs, for_s, store)? {
+            for request in plan::plan(p, t, device, &addrs, &self.internal, for_s, store)? {
                 let result = match responder.lock() {
                     Ok(mut r) => r.apply(&request),
                     Err(_) => return Err(StoreError::Task("the responder is poisoned".to_owned())),

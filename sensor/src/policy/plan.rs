@@ -1,10 +1,13 @@
 //! From a trigger to the actions a policy takes: the triggering connections (the records
-//! of the device with the remote addresses the alert names, or the records a breach cites),
+//! of the device with the remote addresses the alert names, or the records a breach cites;
+//! those still open are cut),
 //! their remote endpoints, and per remote endpoint one action, so the never-block list or
 //! another action's rule refuses only what it must. A remote address without a known port
 //! is blocked as an address.
 
 use std::{collections::BTreeSet, net::IpAddr};
+
+use ipnet::IpNet;
 
 use chrono::Utc;
 
@@ -37,7 +40,9 @@ struct Evidence {
 }
 
 impl Evidence {
-    fn add_record(&mut self, r: &ConnRecord, mine: &[IpAddr]) {
+    /// A connection of the device: cut it if still open, and (when the device opened it
+    /// and `suspend`) suspend its remote endpoint.
+    fn add_record(&mut self, r: &ConnRecord, mine: &[IpAddr], suspend: bool) {
         let proto = proto_number(&r.proto);
         let (me, them, outbound) = if mine.contains(&r.orig_h) {
             ((r.orig_h, r.orig_p), (r.resp_h, r.resp_p), true)
@@ -45,7 +50,14 @@ impl Evidence {
             ((r.resp_h, r.resp_p), (r.orig_h, r.orig_p), false)
         };
         let ep = |(addr, port): (IpAddr, u16)| Endpoint { addr, port, proto };
-        self.flows.insert((ep(me), ep(them)));
+        // A TCP connection that ended carries nothing more: a rule for it would only fill
+        // the table. Connections still open (or not TCP) are cut.
+        if !(r.proto == "tcp" && ended(&r.conn_state)) {
+            self.flows.insert((ep(me), ep(them)));
+        }
+        if !suspend {
+            return;
+        }
         if outbound {
             self.endpoints.insert(ep(them));
         } else {
@@ -53,9 +65,40 @@ impl Evidence {
             self.portless.insert(them.0);
         }
     }
+
+    /// A connection a breach cites. Only those the responder answered count (a scan's
+    /// probes of closed ports are not use of a service); an inside peer is not suspended
+    /// or blocked for the whole network (a file server, the intranet), only the device's
+    /// own open connections to it are cut.
+    fn add_cited(&mut self, r: &ConnRecord, mine: &[IpAddr], internal: &[IpNet]) {
+        if !r.answered() {
+            return;
+        }
+        let remote = if mine.contains(&r.orig_h) {
+            r.resp_h
+        } else {
+            r.orig_h
+        };
+        let inside = internal.iter().any(|n| n.contains(&remote));
+        self.add_record(r, mine, !inside);
+    }
 }
 
-fn gather(t: &Trigger, mine: &[IpAddr], store: &mut Store) -> Result<Evidence, StoreError> {
+/// Whether a TCP connection in this (Zeek) state is over: closed both ways, reset or
+/// refused.
+fn ended(state: &str) -> bool {
+    matches!(
+        state,
+        "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH" | "SH" | "SHR"
+    )
+}
+
+fn gather(
+    t: &Trigger,
+    mine: &[IpAddr],
+    internal: &[IpNet],
+    store: &mut Store,
+) -> Result<Evidence, StoreError> {
     let mut ev = Evidence::default();
     let at = t.at();
     let records = |store: &mut Store, addr: IpAddr| {
@@ -90,7 +133,7 @@ fn gather(t: &Trigger, mine: &[IpAddr], store: &mut Store) -> Result<Evidence, S
                                 .iter()
                                 .any(|e| e.port == r.resp_p || e.port == r.orig_p))
                 }) {
-                    ev.add_record(r, mine);
+                    ev.add_record(r, mine, true);
                 }
                 if ev.flows.len() == before && with_port.is_empty() {
                     ev.portless.insert(*ip);
@@ -105,14 +148,14 @@ fn gather(t: &Trigger, mine: &[IpAddr], store: &mut Store) -> Result<Evidence, S
                     store.breaches_between(device, at - EVIDENCE_WINDOW, at + EVIDENCE_WINDOW)?
                 {
                     for r in store.connections_by_uid(&b.evidence.connections)? {
-                        ev.add_record(&r, mine);
+                        ev.add_cited(&r, mine, internal);
                     }
                 }
             }
         }
         Trigger::Breach(b) => {
             for r in store.connections_by_uid(&b.evidence.connections)? {
-                ev.add_record(&r, mine);
+                ev.add_cited(&r, mine, internal);
             }
         }
         Trigger::Incident(_) => {}
@@ -120,13 +163,14 @@ fn gather(t: &Trigger, mine: &[IpAddr], store: &mut Store) -> Result<Evidence, S
     Ok(ev)
 }
 
-/// The actions `p` takes on `t` (about a device with addresses `mine`), each lasting
-/// `for_s` seconds (`None`: until cleared).
+/// The actions `p` takes on `t` (about a device with addresses `mine`, in a network whose
+/// inside is `internal`), each lasting `for_s` seconds (`None`: until cleared).
 pub fn plan(
     p: &Policy,
     t: &Trigger,
     device: i64,
     mine: &[IpAddr],
+    internal: &[IpNet],
     for_s: Option<u64>,
     store: &mut Store,
 ) -> Result<Vec<NewAction>, StoreError> {
@@ -161,7 +205,7 @@ pub fn plan(
         };
         return Ok(vec![new(kind, Vec::new())]);
     }
-    let ev = gather(t, mine, store)?;
+    let ev = gather(t, mine, internal, store)?;
     let block = matches!(p.action, Do::BlockAndSuspend | Do::BlockConnections);
     let suspend = matches!(p.action, Do::BlockAndSuspend | Do::SuspendEndpoint);
     let mut actions = Vec::new();

@@ -95,6 +95,18 @@ impl Store {
         )
     }
 
+    /// Every device's breaches between `from` and `to`, oldest first.
+    pub fn breaches_in(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Breach>, StoreError> {
+        self.read_breaches(
+            "WHERE ts_ns BETWEEN ?1 AND ?2 ORDER BY ts_ns, id",
+            params![ns(from), ns(to)],
+        )
+    }
+
     /// Breaches by a statement's `WHERE ... ORDER ... LIMIT` tail.
     pub(super) fn read_breaches(
         &mut self,

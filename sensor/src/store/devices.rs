@@ -67,6 +67,19 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
+    /// Gives a device known only by its address the MAC it turned out to have. Returns
+    /// whether it had none (and now has `mac`).
+    pub fn adopt_mac(&mut self, id: i64, mac: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE devices SET mac = ?2 WHERE id = ?1 AND mac IS NULL",
+                params![id, mac],
+            )
+            .map_err(sql("give a device its MAC"))?;
+        Ok(changed == 1)
+    }
+
     /// Moves a device's last-seen time forward to `ts_ns`.
     pub fn touch_device(&mut self, id: i64, ts_ns: i64) -> Result<(), StoreError> {
         self.conn()

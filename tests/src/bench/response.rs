@@ -64,15 +64,19 @@ pub fn run(report: &mut Report) -> anyhow::Result<()> {
         ConfigLists::default(),
     ));
     let fusion = Fusion::new(&sensor::detect::model::load(None)?, DEFAULT_SURFACE)?;
-    let shipped = Policies::new(&[]);
+    let inside: Vec<ipnet::IpNet> = vec!["10.77.1.0/24".parse()?];
+    let shipped = Policies::new(&[], &inside);
     let breach_policy: Policy = toml::from_str(BREACH_POLICY)?;
-    let breach_only = Policies::new(&[
-        breach_policy,
-        toml::from_str::<Policy>(&format!(
-            "name = \"{}\"\nenabled = false\ndo = \"block_and_suspend\"\n[when]\n",
-            sensor::policy::config::DEFAULT_NAME
-        ))?,
-    ]);
+    let breach_only = Policies::new(
+        &[
+            breach_policy,
+            toml::from_str::<Policy>(&format!(
+                "name = \"{}\"\nenabled = false\ndo = \"block_and_suspend\"\n[when]\n",
+                sensor::policy::config::DEFAULT_NAME
+            ))?,
+        ],
+        &inside,
+    );
     let mut check = dp.rules()?;
 
     // EDR alert -> rule.

@@ -160,6 +160,9 @@ fn story(
     }
     let mut summary = Summary::default();
     let state = scratch.join("state");
+    let reports = xtask::target_dir().join("demo");
+    let _ = std::fs::remove_dir_all(&reports);
+    std::fs::create_dir_all(&reports).context("failed to create target/demo")?;
 
     banner("4/9 what the sensor learnt before today: four days of this network's routine");
     let now = SystemTime::now()
@@ -229,6 +232,9 @@ fn story(
             &config.to_string_lossy(),
         ],
     )?;
+    let live_from = Instant::now();
+    // `--since` for what happened since the agent started.
+    let since = || format!("{}s", live_from.elapsed().as_secs() + 2);
     let cli = Cli {
         sensor: sensor.to_path_buf(),
         socket: scratch.join("run").join("sensor.sock"),
@@ -300,7 +306,9 @@ fn story(
     );
     thread::sleep(Duration::from_secs(3));
     cli.show(&["conns", "--limit", "12"])?;
-    let quiet = cli.list(&["breaches", "--limit", "0"]).is_empty();
+    let quiet = cli
+        .list(&["breaches", "--since", &since(), "--limit", "0"])
+        .is_empty();
     summary.row(
         "ordinary use",
         "8 web visits answered, no breach",
@@ -428,9 +436,6 @@ fn story(
         new_alerts == 4,
     );
 
-    let reports = xtask::target_dir().join("demo");
-    let _ = std::fs::remove_dir_all(&reports);
-    std::fs::create_dir_all(&reports).context("failed to create target/demo")?;
     cli.wait_for(&["incidents"], Duration::from_secs(20), |_| true);
     thread::sleep(Duration::from_secs(2));
     cli.show(&["incidents"])?;
@@ -493,32 +498,29 @@ fn story(
         &format!("{answered} answered, {failed} dropped"),
         c2_blocked && failed > 0,
     );
-    let approved = match &pending {
-        Some(action) => {
-            let id = action["id"].to_string();
-            cli.show(&[
-                "approve",
-                &id,
-                "--why",
-                "demo: the analyst confirms ransomware",
-            ])?;
-            thread::sleep(Duration::from_millis(500));
-            let cut = !acts::connects(fs01, office::WWW_IP, 80);
-            say(&format!(
-                "  fs-01 -> www.example.com:80 {}",
-                if cut {
-                    "is dropped (quarantined)"
-                } else {
-                    "still connects"
-                }
-            ));
-            cli.show(&["action", &id])?;
-            cut
-        }
-        None => {
-            say("  NO pending quarantine from the ransomware policy");
-            false
-        }
+    let approved = if let Some(action) = &pending {
+        let id = action["id"].to_string();
+        cli.show(&[
+            "approve",
+            &id,
+            "--why",
+            "demo: the analyst confirms ransomware",
+        ])?;
+        thread::sleep(Duration::from_millis(500));
+        let cut = !acts::connects(fs01, office::WWW_IP, 80);
+        say(&format!(
+            "  fs-01 -> www.example.com:80 {}",
+            if cut {
+                "is dropped (quarantined)"
+            } else {
+                "still connects"
+            }
+        ));
+        cli.show(&["action", &id])?;
+        cut
+    } else {
+        say("  NO pending quarantine from the ransomware policy");
+        false
     };
     summary.row(
         "respond",
@@ -531,6 +533,7 @@ fn story(
         approved,
     );
     drop(agent);
+    let _ = std::fs::copy(scratch.join("agent.log"), reports.join("agent.log"));
     summary.print();
     Ok(summary)
 }

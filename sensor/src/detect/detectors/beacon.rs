@@ -32,6 +32,12 @@ pub struct Params {
     /// Shortest median interval (seconds) worth calling a beacon: faster is a stream.
     #[serde(default = "default_min_interval")]
     pub min_interval_s: f64,
+    /// Lowest interval regularity (0-1) worth calling a beacon, whatever the other
+    /// sub-scores: a beacon keeps its rhythm (even a 50% jitter scores about 0.87), while
+    /// people visiting a site now and then, all day, fill the hours and last the whole
+    /// observation but come at no rhythm.
+    #[serde(default)]
+    pub min_interval_regularity: f64,
 }
 
 const fn default_min_interval() -> f64 {
@@ -99,7 +105,10 @@ impl Detector for Beacon {
         let Some(s) = beacon_score::score(&times, &sizes, observed) else {
             return Vec::new();
         };
-        if s.score < self.p.threshold || s.median_interval_s < self.p.min_interval_s {
+        if s.score < self.p.threshold
+            || s.median_interval_s < self.p.min_interval_s
+            || s.interval < self.p.min_interval_regularity
+        {
             return Vec::new();
         }
         let m = |name: &str, v: f64| Metric::against(name, v, 1.0, "1 is perfectly regular");
