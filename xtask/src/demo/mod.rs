@@ -500,12 +500,8 @@ fn story(
     );
     let approved = if let Some(action) = &pending {
         let id = action["id"].to_string();
-        cli.show(&[
-            "approve",
-            &id,
-            "--why",
-            "demo: the analyst confirms ransomware",
-        ])?;
+        say("  the analyst confirms the ransomware and approves the quarantine");
+        cli.show(&["approve", &id])?;
         thread::sleep(Duration::from_millis(500));
         let cut = !acts::connects(fs01, office::WWW_IP, 80);
         say(&format!(
