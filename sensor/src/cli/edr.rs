@@ -237,7 +237,7 @@ pub fn print(list: &[StoredAlert]) -> anyhow::Result<()> {
                     || "-".to_owned(),
                     |r| format!("{}{}", r.score, if r.surfaced { " unusual" } else { "" }),
                 ),
-                s.alert.title.clone(),
+                s.alert.headline(),
                 s.joined
                     .device_id
                     .map_or_else(|| "unjoined".to_owned(), |d| d.to_string()),

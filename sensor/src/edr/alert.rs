@@ -73,6 +73,10 @@ pub struct EdrAlert {
     /// `network_accesses`): what a response can suspend.
     #[serde(default)]
     pub remote_endpoints: Vec<RemoteEndpoint>,
+    /// The threat actor the vendor attributes the activity to (Defender's
+    /// `actorDisplayName`), where it names one.
+    #[serde(default)]
+    pub actor: Option<String>,
     /// URLs the alert names.
     pub urls: Vec<String>,
     /// The pivot link back to the vendor's console.
@@ -93,6 +97,14 @@ pub struct RemoteEndpoint {
 }
 
 impl EdrAlert {
+    /// The title, with the actor the vendor names: what a report or a table shows.
+    pub fn headline(&self) -> String {
+        match &self.actor {
+            Some(actor) => format!("{} (actor: {actor})", self.title),
+            None => self.title.clone(),
+        }
+    }
+
     /// The alert's type, for learning what is usual: its title, lowercased (the store's
     /// `kind`).
     pub fn kind(&self) -> String {

@@ -61,6 +61,7 @@ pub fn check(a: &EdrAlert) -> Result<(), MapError> {
     one("process", a.process.as_deref(), 32 * SHORT)?;
     one("file", a.file.as_deref(), 4 * SHORT)?;
     one("hash", a.hash.as_deref(), SHORT)?;
+    one("actor", a.actor.as_deref(), SHORT)?;
     for u in &a.urls {
         one("url", Some(u), 8 * SHORT)?;
     }

@@ -236,7 +236,7 @@ pub fn weigh(g: &Gathered) -> (Vec<TacticFinding>, Step, Step) {
                 "{} alert #{} \"{}\" (severity {}; {words})",
                 a.alert.vendor.as_str(),
                 a.id,
-                a.alert.title,
+                a.alert.headline(),
                 a.alert.severity
             ));
         }

@@ -97,7 +97,11 @@ fn serve(dir: &std::path::Path, listen: &str) -> Result<(), String> {
         for alert in now {
             let shift = updated(&alert).map_or(TimeDelta::zero(), |t| Utc::now() - t);
             let alert = shifted(alert, shift);
-            titles.push(alert["title"].clone());
+            let title = alert["title"].as_str().unwrap_or_default().to_owned();
+            titles.push(match alert["actorDisplayName"].as_str() {
+                Some(actor) => format!("{title} (actor: {actor})"),
+                None => title,
+            });
             alerts.insert(0, alert);
         }
         drop(alerts);

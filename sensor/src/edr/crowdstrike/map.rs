@@ -78,6 +78,7 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         hash: s(&["sha256"]),
         remote_ips,
         remote_endpoints,
+        actor: None,
         urls: Vec::new(),
         link: s(&["falcon_host_link"]),
         id,

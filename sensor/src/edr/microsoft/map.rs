@@ -74,6 +74,7 @@ pub fn map(a: &Value) -> Result<EdrAlert, MapError> {
         hash: None,
         remote_ips: Vec::new(),
         remote_endpoints: Vec::new(),
+        actor: s(a, &["actorDisplayName"]),
         urls: Vec::new(),
         link: s(a, &["alertWebUrl"]),
         id,
@@ -144,6 +145,7 @@ mod tests {
             "mitreTechniques": ["T1071.001"],
             "createdDateTime": "2026-11-19T14:25:00Z", "lastUpdateDateTime": "2026-11-19T14:27:00Z",
             "alertWebUrl": "https://security.microsoft.com/alerts/da1",
+            "actorDisplayName": "LabActor-0408",
             "evidence": [
                 {"@odata.type": "#microsoft.graph.security.deviceEvidence", "mdeDeviceId": "c3f2",
                  "deviceDnsName": "ws-03.corp.example",
@@ -174,6 +176,7 @@ mod tests {
             vec!["203.0.113.66".parse::<std::net::IpAddr>().unwrap()]
         );
         assert_eq!(m.urls, vec!["https://c2.example/x".to_owned()]);
+        assert_eq!(m.headline(), "C2 (actor: LabActor-0408)");
         assert_eq!(
             m.link.as_deref(),
             Some("https://security.microsoft.com/alerts/da1")

@@ -85,6 +85,7 @@ pub fn map(t: &Value, console: Option<&str>) -> Result<EdrAlert, MapError> {
         hash: s(&["threatInfo", "sha1"]),
         remote_ips: Vec::new(),
         remote_endpoints: Vec::new(),
+        actor: None,
         urls: Vec::new(),
         link: console.map(|c| {
             format!(
