@@ -5,14 +5,7 @@ use std::path::PathBuf;
 use crate::{Agent, Lab, env, xtask_lab as lab};
 
 /// Idle timeouts short enough for tests to see records within seconds.
-pub const SHORT_TIMEOUTS: [&str; 6] = [
-    "--tcp-closed-timeout",
-    "1s",
-    "--udp-timeout",
-    "2s",
-    "--icmp-timeout",
-    "2s",
-];
+pub use xtask::agent::SHORT_TIMEOUTS;
 
 /// Fields drop in order: the agent stops before the lab's namespaces go.
 #[derive(Debug)]

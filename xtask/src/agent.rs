@@ -13,6 +13,16 @@ use anyhow::{Context as _, bail};
 
 use crate::netns::Netns;
 
+/// Idle timeouts short enough for a demo or a test to see records within seconds.
+pub const SHORT_TIMEOUTS: [&str; 6] = [
+    "--tcp-closed-timeout",
+    "1s",
+    "--udp-timeout",
+    "2s",
+    "--icmp-timeout",
+    "2s",
+];
+
 /// How long the agent may take to load, attach and pin.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -184,8 +184,8 @@ mod tests {
         },
     };
 
-    #[test]
-    fn common_alerts_stop_surfacing_and_rare_ones_surface() {
+    /// The fixtures' lab network with the Graph fixture alerts imported, and a fusion.
+    fn lab_with_graph_alerts() -> (crate::store::Store, Fusion) {
         let mut store = lab_store();
         let fusion = Fusion::new(&model::load(None).unwrap(), DEFAULT_SURFACE).unwrap();
         for n in 1..=3 {
@@ -195,6 +195,12 @@ mod tests {
             .unwrap();
             import(&mut store, Vendor::Microsoft, &text, "graph", None).unwrap();
         }
+        (store, fusion)
+    }
+
+    #[test]
+    fn common_alerts_stop_surfacing_and_rare_ones_surface() {
+        let (mut store, fusion) = lab_with_graph_alerts();
         let stats = fusion.step(&mut store).unwrap();
         assert_eq!(stats.scored, 111);
         let alerts = store.edr_alerts(None, 0).unwrap();
@@ -266,15 +272,7 @@ mod tests {
 
     #[test]
     fn impact_on_a_server_pairs_with_the_write_volume_of_the_device_writing_to_it() {
-        let mut store = lab_store();
-        let fusion = Fusion::new(&model::load(None).unwrap(), DEFAULT_SURFACE).unwrap();
-        for n in 1..=3 {
-            let text = std::fs::read_to_string(
-                fixtures().join(format!("microsoft-graph/alerts_v2.page{n}.json")),
-            )
-            .unwrap();
-            import(&mut store, Vendor::Microsoft, &text, "graph", None).unwrap();
-        }
+        let (mut store, fusion) = lab_with_graph_alerts();
         fusion.step(&mut store).unwrap();
         let fs01 = store.device_by_hostname("fs-01").unwrap().unwrap();
         let ws02 = store.device_by_hostname("ws-02").unwrap().unwrap();

@@ -12,7 +12,7 @@ use std::{
 use anyhow::Context as _;
 use serde_json::Value;
 use xtask::{
-    agent::Agent,
+    agent::{Agent, SHORT_TIMEOUTS},
     office::{self, Office},
 };
 
@@ -79,6 +79,22 @@ pub(super) fn tell(
     let config = scratch.join("sensor.toml");
     std::fs::write(&config, format!("{}{POLICY}", defender.config()))
         .context("failed to write the demo's config file")?;
+    let (never, allow) = (
+        format!("{}/32", office::GATEWAY_INSIDE_IP),
+        format!("{}/32", office::DNS_IP),
+    );
+    let config_arg = config.to_string_lossy();
+    let mut args = SHORT_TIMEOUTS.to_vec();
+    args.extend([
+        "--internal",
+        office::INSIDE,
+        "--never-block",
+        &never,
+        "--quarantine-allow",
+        &allow,
+        "--config",
+        &config_arg,
+    ]);
     let agent = Agent::start(
         sensor,
         &lab.gateway,
@@ -86,22 +102,7 @@ pub(super) fn tell(
         &lab.pin_dir(),
         &scratch.join("run"),
         &scratch.join("agent.log"),
-        &[
-            "--tcp-closed-timeout",
-            "1s",
-            "--udp-timeout",
-            "2s",
-            "--icmp-timeout",
-            "2s",
-            "--internal",
-            office::INSIDE,
-            "--never-block",
-            &format!("{}/32", office::GATEWAY_INSIDE_IP),
-            "--quarantine-allow",
-            &format!("{}/32", office::DNS_IP),
-            "--config",
-            &config.to_string_lossy(),
-        ],
+        &args,
     )?;
     let live_from = Instant::now();
     // `--since` for what happened since the agent started.
