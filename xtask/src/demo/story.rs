@@ -118,15 +118,18 @@ pub(super) fn tell(
         office::INSIDE
     ));
     let routine = defender.hello["routine"].as_u64().unwrap_or(0);
-    let polled = cli.wait_for(
-        &["edr", "alerts", "--limit", "0"],
-        Duration::from_secs(30),
-        |_| true,
-    ) && {
-        thread::sleep(Duration::from_secs(3));
-        true
+    // The first poll fetches every page before fusion scores the alerts: wait for both.
+    let started = Instant::now();
+    let stored = loop {
+        let stored = cli.list(&["edr", "alerts", "--limit", "0"]);
+        let scored = stored.iter().all(|a| !a["rarity"].is_null());
+        if (stored.len() as u64 == routine && scored) || started.elapsed() > Duration::from_secs(30)
+        {
+            break stored;
+        }
+        thread::sleep(Duration::from_millis(400));
     };
-    let stored = cli.list(&["edr", "alerts", "--limit", "0"]);
+    let polled = stored.len() as u64 == routine;
     let unusual = stored.iter().filter(|a| surfaced(a)).count();
     say(&format!(
         "  Defender (Graph stand-in, {}): {} alerts of the past 20 days polled; {} of them \
