@@ -122,8 +122,9 @@ pub(super) fn tell(
     let started = Instant::now();
     let stored = loop {
         let stored = cli.list(&["edr", "alerts", "--limit", "0"]);
-        let scored = stored.iter().all(|a| !a["rarity"].is_null());
-        if (stored.len() as u64 == routine && scored) || started.elapsed() > Duration::from_secs(30)
+        let all_scored = stored.iter().all(|a| !a["rarity"].is_null());
+        if (stored.len() as u64 == routine && all_scored)
+            || started.elapsed() > Duration::from_secs(30)
         {
             break stored;
         }
