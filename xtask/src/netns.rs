@@ -37,6 +37,14 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A command that runs `program` inside the namespace called `name` (for a thread that
+/// holds only the name).
+pub fn command_in(name: &str, program: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", name, program]);
+    cmd
+}
+
 /// `ip` with arguments, run to completion.
 pub fn ip(args: &[&str]) -> anyhow::Result<String> {
     run(Command::new("ip").args(args))
@@ -70,9 +78,7 @@ impl Netns {
 
     /// A command that runs `program` inside the namespace.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]);
-        cmd
+        command_in(&self.name, program)
     }
 
     /// Runs `program args...` inside the namespace to completion.

@@ -152,6 +152,7 @@ impl Office {
             gw.ip(&["link", "set", port, "master", &bridge])?;
             ns.ip(&["route", "add", "default", "via", GATEWAY_INSIDE_IP])?;
         }
+        let internet_if = format!("{}i0", self.prefix);
         netns::veth(
             VethEnd {
                 ns: gw,
@@ -161,12 +162,11 @@ impl Office {
             },
             VethEnd {
                 ns: &self.internet,
-                name: &format!("{}i0", self.prefix),
+                name: &internet_if,
                 mac: INTERNET_MAC,
                 addr: Some(&format!("{WWW_IP}/24")),
             },
         )?;
-        let internet_if = format!("{}i0", self.prefix);
         for addr in [DNS_IP, DROP_IP] {
             self.internet
                 .ip(&["addr", "add", &format!("{addr}/32"), "dev", &internet_if])?;

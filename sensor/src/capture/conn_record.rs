@@ -56,6 +56,16 @@ pub struct ConnRecord {
 }
 
 impl ConnRecord {
+    /// Whether the connection is over: a TCP connection closed both ways, reset or refused.
+    /// Other protocols have no end; their records are only idle.
+    pub fn ended(&self) -> bool {
+        self.proto == "tcp"
+            && matches!(
+                self.conn_state.as_str(),
+                "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH" | "SH" | "SHR"
+            )
+    }
+
     /// Whether the responder answered: sent a SYN-ACK (TCP), or anything at all. A scan's
     /// probe of a closed port was not answered.
     pub fn answered(&self) -> bool {

@@ -109,13 +109,14 @@ impl Fusion {
                     };
                     for c in self.combined.iter().filter(|c| c.admits_alert(&a)) {
                         let (from, to) = around(a.alert.detected, c.model.window);
+                        let wanted = |b: &Breach| !self.is_combined(&b.model) && c.admits_breach(b);
                         let mut near = store.breaches_between(device, from, to)?;
                         if c.params.network_peer {
-                            near.extend(peers::reaching(store, device, from, to)?);
+                            near.extend(peers::reaching(store, device, from, to, wanted)?);
                         }
                         if let Some(b) = near
                             .iter()
-                            .filter(|b| !self.is_combined(&b.model) && c.admits_breach(b))
+                            .filter(|b| wanted(b))
                             .min_by_key(|b| (b.ts - a.alert.detected).abs())
                         {
                             stats.combined += u64::from(raise(store, c, &a, b)?);

@@ -27,16 +27,18 @@ pub fn reached(store: &mut Store, b: &Breach) -> Result<BTreeSet<i64>, StoreErro
     Ok(devices)
 }
 
-/// Breaches of other devices between `from` and `to` whose connections reach `device`.
+/// Breaches of other devices between `from` and `to` that `wanted` accepts and whose
+/// connections reach `device` (only the wanted ones' connections are read).
 pub fn reaching(
     store: &mut Store,
     device: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    wanted: impl Fn(&Breach) -> bool,
 ) -> Result<Vec<Breach>, StoreError> {
     let mut found = Vec::new();
     for b in store.breaches_in(from, to)? {
-        if b.device_id != Some(device) && reached(store, &b)?.contains(&device) {
+        if b.device_id != Some(device) && wanted(&b) && reached(store, &b)?.contains(&device) {
             found.push(b);
         }
     }

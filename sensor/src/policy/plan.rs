@@ -40,9 +40,9 @@ struct Evidence {
 }
 
 impl Evidence {
-    /// A connection of the device: cut it if still open, and (when the device opened it
-    /// and `suspend`) suspend its remote endpoint.
-    fn add_record(&mut self, r: &ConnRecord, mine: &[IpAddr], suspend: bool) {
+    /// A connection of the device: cut it if still open, and, when the device opened it
+    /// and `suspend` accepts its remote address, suspend that endpoint.
+    fn add_record(&mut self, r: &ConnRecord, mine: &[IpAddr], suspend: impl Fn(IpAddr) -> bool) {
         let proto = proto_number(&r.proto);
         let (me, them, outbound) = if mine.contains(&r.orig_h) {
             ((r.orig_h, r.orig_p), (r.resp_h, r.resp_p), true)
@@ -50,12 +50,12 @@ impl Evidence {
             ((r.resp_h, r.resp_p), (r.orig_h, r.orig_p), false)
         };
         let ep = |(addr, port): (IpAddr, u16)| Endpoint { addr, port, proto };
-        // A TCP connection that ended carries nothing more: a rule for it would only fill
-        // the table. Connections still open (or not TCP) are cut.
-        if !(r.proto == "tcp" && ended(&r.conn_state)) {
+        // A connection that ended carries nothing more: a rule for it would only fill the
+        // table.
+        if !r.ended() {
             self.flows.insert((ep(me), ep(them)));
         }
-        if !suspend {
+        if !suspend(them.0) {
             return;
         }
         if outbound {
@@ -71,26 +71,12 @@ impl Evidence {
     /// or blocked for the whole network (a file server, the intranet), only the device's
     /// own open connections to it are cut.
     fn add_cited(&mut self, r: &ConnRecord, mine: &[IpAddr], internal: &[IpNet]) {
-        if !r.answered() {
-            return;
+        if r.answered() {
+            self.add_record(r, mine, |remote| {
+                !internal.iter().any(|n| n.contains(&remote))
+            });
         }
-        let remote = if mine.contains(&r.orig_h) {
-            r.resp_h
-        } else {
-            r.orig_h
-        };
-        let inside = internal.iter().any(|n| n.contains(&remote));
-        self.add_record(r, mine, !inside);
     }
-}
-
-/// Whether a TCP connection in this (Zeek) state is over: closed both ways, reset or
-/// refused.
-fn ended(state: &str) -> bool {
-    matches!(
-        state,
-        "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH" | "SH" | "SHR"
-    )
 }
 
 fn gather(
@@ -133,7 +119,7 @@ fn gather(
                                 .iter()
                                 .any(|e| e.port == r.resp_p || e.port == r.orig_p))
                 }) {
-                    ev.add_record(r, mine, true);
+                    ev.add_record(r, mine, |_| true);
                 }
                 if ev.flows.len() == before && with_port.is_empty() {
                     ev.portless.insert(*ip);

@@ -9,6 +9,7 @@
 //! with one JSON line. It stops when stdin closes.
 
 use std::{
+    collections::HashMap,
     io::{BufRead as _, Write as _},
     process::ExitCode,
     sync::Arc,
@@ -119,18 +120,13 @@ fn say(v: &Value) {
 
 /// The alerts whose title recurs, and the ones seen once (the story's).
 fn split_rare(alerts: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
-    let count = |title: &Value| alerts.iter().filter(|a| &a["title"] == title).count();
-    let rare: Vec<bool> = alerts.iter().map(|a| count(&a["title"]) == 1).collect();
-    let mut routine = Vec::new();
-    let mut held = Vec::new();
-    for (alert, rare) in alerts.into_iter().zip(rare) {
-        if rare {
-            held.push(alert);
-        } else {
-            routine.push(alert);
-        }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for a in &alerts {
+        *seen.entry(a["title"].to_string()).or_default() += 1;
     }
-    (routine, held)
+    alerts
+        .into_iter()
+        .partition(|a| seen.get(&a["title"].to_string()).copied().unwrap_or(0) > 1)
 }
 
 fn updated(alert: &Value) -> Option<DateTime<Utc>> {

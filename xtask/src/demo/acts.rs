@@ -2,7 +2,7 @@
 //! dig, nmap and nc.
 
 use std::{
-    process::{Command, Stdio},
+    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -12,7 +12,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use xtask::{netns::Netns, office};
+use xtask::{
+    netns::{self, Netns},
+    office,
+};
 
 /// An HTTP GET of `http://name:port/` from `ns` with the user agent `agent`, `name` pinned to
 /// `ip` (so the request says `Host: name`, as a browser's would); the HTTP status, or
@@ -114,8 +117,7 @@ impl Beacon {
         let handle = thread::spawn(move || {
             let (mut answered, mut failed) = (0, 0);
             while !flag.load(Ordering::SeqCst) {
-                let code = Command::new("ip")
-                    .args(["netns", "exec", &ns, "curl"])
+                let code = netns::command_in(&ns, "curl")
                     .args(&args)
                     .stdin(Stdio::null())
                     .output()
