@@ -63,13 +63,15 @@ pub const BLOCK_ENDPOINT_MAP: &str = "BLOCK_ENDPOINT";
 pub const BLOCK_CIDR_MAP: &str = "BLOCK_CIDR";
 /// Name of the hash of suspended endpoints.
 pub const SUSPEND_MAP: &str = "SUSPEND";
+/// Name of the array behind [`rule::addr_filter`].
+pub const ADDR_FILTER_MAP: &str = "ADDR_FILTER";
 /// Entries of each rule hash map.
 pub const RULES_MAX_ENTRIES: u32 = 65_536;
 /// Entries of each LPM trie (never-block, allow list, CIDR blocks).
 pub const LPM_MAX_ENTRIES: u32 = 16_384;
 
 /// Every map the agent pins, in the order it pins them; the last is the agent's "ready".
-pub const PINNED_MAPS: [&str; 15] = [
+pub const PINNED_MAPS: [&str; 16] = [
     FLOWS_MAP,
     FLOW_CACHE_MAP,
     CONFIG_MAP,
@@ -84,6 +86,7 @@ pub const PINNED_MAPS: [&str; 15] = [
     BLOCK_ENDPOINT_MAP,
     BLOCK_CIDR_MAP,
     SUSPEND_MAP,
+    ADDR_FILTER_MAP,
     COUNTERS_MAP,
 ];
 

@@ -3,7 +3,9 @@
 //! The XDP program checks rules before the flow table, each class a bounded number of
 //! lookups, in this order: quarantine of a device (by IP and by MAC, with an allow list of
 //! peers it may still reach), block (exact flow, IP, endpoint `ip:port`, CIDR), suspend
-//! (new connections to an endpoint). A packet a rule would drop is passed instead when its
+//! (new connections to an endpoint). Quarantine and block by IP come first of all, right
+//! after the headers are read, behind the [`addr_filter`]: so a packet that matches both an
+//! IP rule and a MAC quarantine or exact-flow block is counted on the IP rule. A packet a rule would drop is passed instead when its
 //! source or destination is on the never-block list. Addresses are IPv4-mapped IPv6, so
 //! one map (and one LPM trie) serves both families.
 
@@ -100,8 +102,8 @@ const _: () = assert!(size_of::<MacKey>() == 8);
 pub mod active {
     /// `NEVER_BLOCK` has entries.
     pub const NEVER_BLOCK: u32 = 1 << 0;
-    /// `QUARANTINE_IP` or `QUARANTINE_MAC` has entries.
-    pub const QUARANTINE: u32 = 1 << 1;
+    /// `QUARANTINE_IP` has entries.
+    pub const QUARANTINE_IP: u32 = 1 << 1;
     /// `BLOCK_FLOW` has entries.
     pub const BLOCK_FLOW: u32 = 1 << 2;
     /// `BLOCK_IP` has entries.
@@ -112,6 +114,39 @@ pub mod active {
     pub const BLOCK_CIDR: u32 = 1 << 5;
     /// `SUSPEND` has entries.
     pub const SUSPEND: u32 = 1 << 6;
+    /// `QUARANTINE_MAC` has entries.
+    pub const QUARANTINE_MAC: u32 = 1 << 7;
+    /// The classes decided from the addresses alone, before the flow key and the flow
+    /// cache: quarantine and block by IP (behind [`super::addr_filter`]).
+    pub const BY_ADDRESS: u32 = QUARANTINE_IP | BLOCK_IP;
+    /// The classes checked after the flow key, for packets the flow cache cannot pass.
+    pub const BY_FLOW: u32 = QUARANTINE_MAC | BLOCK_FLOW | BLOCK_ENDPOINT | BLOCK_CIDR | SUSPEND;
+}
+
+/// The address filter: a bitmap with one bit per hash of every address a quarantine or IP
+/// block names, kept by the agent beside those maps. Most packets name no such address, and
+/// one inlined array read tells the program so; only an address whose bit is set costs the
+/// hash lookups (a shared bit costs one lookup in vain, never a missed rule). This is what
+/// lets a drop by address cost less than a full parse and flow lookup.
+pub mod addr_filter {
+    /// 64-bit words in the filter: 65,536 bits.
+    pub const WORDS: u32 = 1024;
+
+    /// The word index and bit mask of an address, given as the four 32-bit words the
+    /// program loads from it (native byte order; see [`words`]).
+    #[inline(always)]
+    pub const fn position(words: [u32; 4]) -> (u32, u64) {
+        let folded = words[0] ^ words[1] ^ words[2] ^ words[3];
+        // Fibonacci hashing: the top 16 bits of the product spread neighbouring addresses.
+        let hash = folded.wrapping_mul(0x9E37_79B1) >> 16;
+        (hash >> 6, 1u64 << (hash & 63))
+    }
+
+    /// An address's 32-bit words as the program loads them (native byte order).
+    pub fn words(addr: &[u8; 16]) -> [u32; 4] {
+        let w = |i: usize| u32::from_ne_bytes([addr[i], addr[i + 1], addr[i + 2], addr[i + 3]]);
+        [w(0), w(4), w(8), w(12)]
+    }
 }
 
 #[cfg(feature = "user")]

@@ -179,7 +179,7 @@ pub fn dhcp(run: &Run, packet: &Packet) {
 
 /// A rule dropped a packet.
 #[inline(always)]
-pub fn rule_hit(run: &Run, key: &FlowKey, direction: u8, matched: Counter, rule: &RuleValue) {
+pub fn rule_hit(run: &Run, packet: &Packet, matched: Counter, rule: &RuleValue) {
     let Some(mut entry) = EVENTS.reserve::<RuleHitEvent>(0) else {
         run.tally.add(Counter::EventsDropped, 1);
         return;
@@ -188,8 +188,17 @@ pub fn rule_hit(run: &Run, key: &FlowKey, direction: u8, matched: Counter, rule:
     // SAFETY: as in `flow`.
     unsafe {
         (*event).header = header(run, EventKind::RuleHit);
-        (*event).key = *key;
-        (*event).direction = direction;
+        // Built in the record: the stack has no room for a second key.
+        let (key, direction) = FlowKey::canonical(
+            packet.src,
+            packet.src_port,
+            packet.dst,
+            packet.dst_port,
+            packet.proto,
+            packet.vlan,
+        );
+        (*event).key = key;
+        (*event).direction = direction as u8;
         (*event).kind = rule.kind;
         (*event).matched = matched.slot() as u8;
         (*event)._pad = 0;

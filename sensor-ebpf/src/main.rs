@@ -34,7 +34,7 @@ use aya_ebpf::{
 };
 use maps::Tally;
 use run::Run;
-use sensor_common::{Counter, FlowKey};
+use sensor_common::{Counter, FlowKey, rule::active};
 
 /// Entry point: one exit that records the verdict. Frags-aware, so jumbo and GRO frames
 /// (and `sensor replay` frames longer than a page) are seen whole: headers are read from
@@ -72,11 +72,18 @@ pub fn sensor(ctx: XdpContext) -> u32 {
 /// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
 fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> {
+    let Some(packet) = maps::PACKET.get_ptr_mut(0) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    // SAFETY: this CPU's scratch entry, not shared with another CPU, and not preempted by
+    // another run of this program; nothing else holds a reference to it.
+    let packet = unsafe { &mut *packet };
     let mut cursor = parse::Cursor::new(ctx, len);
-    let parsed = parse::packet(&mut cursor, &tally)?;
+    let parsed = parse::packet(&mut cursor, packet, &tally)?;
     let run = Run::new(ctx, tally);
-    let packet = match parsed {
-        parse::Parsed::Ip(packet) => packet,
+    let packet: &parse::Packet = packet;
+    match parsed {
+        parse::Parsed::Ip => {}
         parse::Parsed::Arp(arp) => {
             tally.add(Counter::Arp, 1);
             if run.events_on() {
@@ -84,7 +91,12 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
             }
             return Ok(xdp_action::XDP_PASS);
         }
-    };
+    }
+    // Quarantines and blocks by IP first: a packet they drop costs no flow work at all.
+    if run.config.active_rules & active::BY_ADDRESS != 0 && rules::drop_by_address(&run, packet)
+    {
+        return Ok(xdp_action::XDP_DROP);
+    }
     let (key, dir) = FlowKey::canonical(
         packet.src,
         packet.src_port,
@@ -96,21 +108,22 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
     // The common case: a packet of a flow this CPU's cache holds, that passed the current
     // rules and brings nothing new, is counted there and passed.
     let slot = flow_cache::slot(&key);
-    let dhcp = is_dhcp(&packet);
+    let dhcp = is_dhcp(packet);
     if let Some(slot) = slot
         && !dhcp
-        && flow_cache::count(&run, slot, &packet, &key, dir, len)
+        && flow_cache::count(&run, slot, packet, &key, dir, len)
     {
         return Ok(xdp_action::XDP_PASS);
     }
-    if run.config.active_rules != 0 && rules::drop_packet(&run, &packet, &key, dir) {
+    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(&run, packet, &key)
+    {
         return Ok(xdp_action::XDP_DROP);
     }
-    flows::account(&run, &packet, &key, dir, len, slot);
+    flows::account(&run, packet, &key, dir, len, slot);
     if dhcp {
         tally.add(Counter::Dhcp, 1);
         if run.events_on() {
-            events::dhcp(&run, &packet);
+            events::dhcp(&run, packet);
         }
     }
     Ok(xdp_action::XDP_PASS)

@@ -10,10 +10,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
 };
+use crate::parse::Packet;
 use sensor_common::{
     COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowCacheSlot,
     FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
-    flow::FLOW_CACHE_SLOTS,
+    flow::FLOW_CACHE_SLOTS, rule::addr_filter,
 };
 
 /// The flow table. LRU so that a full table evicts the flows idle the longest instead of
@@ -32,6 +33,10 @@ pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
 #[map]
 pub static COUNTERS: PerCpuArray<[u64; COUNTER_SLOTS as usize]> =
     PerCpuArray::with_max_entries(1, 0);
+
+/// Where this CPU's run of the program keeps the parsed packet (see `parse::Packet`).
+#[map]
+pub static PACKET: PerCpuArray<Packet> = PerCpuArray::with_max_entries(1, 0);
 
 /// Settings from the agent.
 #[map]
@@ -85,6 +90,21 @@ pub static BLOCK_CIDR: LpmTrie<[u8; 16], RuleValue> = LpmTrie::with_max_entries(
 #[map]
 pub static SUSPEND: HashMap<EndpointKey, RuleValue> =
     HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+
+/// The address filter in front of `QUARANTINE_IP` and `BLOCK_IP` (see
+/// `sensor_common::rule::addr_filter`), written by the agent.
+#[map]
+pub static ADDR_FILTER: Array<u64> = Array::with_max_entries(addr_filter::WORDS, 0);
+
+/// Whether some address rule may name the address with these words: `false` means none
+/// does, so its lookups can be skipped.
+#[inline(always)]
+pub fn addr_filtered(words: [u32; 4]) -> bool {
+    let (word, bit) = addr_filter::position(words);
+    // An index past the end cannot happen (`position` stays below `WORDS`); if it did, the
+    // lookups would decide.
+    ADDR_FILTER.get(word).is_none_or(|w| *w & bit != 0)
+}
 
 /// This CPU's counters, looked up once per packet and handed to whatever counts.
 #[derive(Clone, Copy)]

@@ -116,6 +116,11 @@ impl Cursor {
 }
 
 /// What the rules and the flow table need to know of an IP packet.
+///
+/// It lives in a per-CPU scratch map (`maps::PACKET`), not on the stack: the program's
+/// 512 bytes of stack are spent elsewhere. Aligned so the addresses (at offsets 0 and 16)
+/// can be loaded as 32-bit words.
+#[repr(C, align(8))]
 pub struct Packet {
     /// Source address, IPv4-mapped for IPv4, network byte order.
     pub src: [u8; 16],
@@ -141,6 +146,23 @@ pub struct Packet {
     pub payload_len: u32,
 }
 
+impl Packet {
+    /// The source address as the address filter takes it.
+    #[inline(always)]
+    pub fn src_words(&self) -> [u32; 4] {
+        // SAFETY: `src` is at offset 0 of an 8-aligned `repr(C)` struct, so it is 4-aligned
+        // and 16 bytes long.
+        unsafe { *(&raw const self.src).cast::<[u32; 4]>() }
+    }
+
+    /// The destination address as the address filter takes it.
+    #[inline(always)]
+    pub fn dst_words(&self) -> [u32; 4] {
+        // SAFETY: `dst` is at offset 16 of an 8-aligned `repr(C)` struct, as above.
+        unsafe { *(&raw const self.dst).cast::<[u32; 4]>() }
+    }
+}
+
 /// An IPv4-over-Ethernet ARP packet.
 pub struct Arp {
     /// VLAN ids, outer then inner.
@@ -159,8 +181,8 @@ pub struct Arp {
 
 /// A parsed frame.
 pub enum Parsed {
-    /// IPv4 or IPv6.
-    Ip(Packet),
+    /// IPv4 or IPv6: the packet handed to [`packet`] holds it.
+    Ip,
     /// ARP.
     Arp(Arp),
 }
@@ -179,9 +201,9 @@ struct ArpBody {
     tpa: [u8; 4],
 }
 
-/// Walks the headers of the packet under `cursor`.
+/// Walks the headers of the frame under `cursor`; an IP packet is written to `packet`.
 #[inline(always)]
-pub fn packet(cursor: &mut Cursor, tally: &Tally) -> Result<Parsed, Counter> {
+pub fn packet(cursor: &mut Cursor, packet: &mut Packet, tally: &Tally) -> Result<Parsed, Counter> {
     let eth = cursor.read::<EthHdr>().ok_or(Counter::TruncatedEthernet)?;
     // SAFETY: `read` checked that the header lies within the packet.
     let (dst_mac, src_mac, mut ether_type) = unsafe {
@@ -211,7 +233,7 @@ pub fn packet(cursor: &mut Cursor, tally: &Tally) -> Result<Parsed, Counter> {
         return Err(Counter::VlanTooDeep);
     }
 
-    let mut packet = Packet {
+    *packet = Packet {
         src: [0; 16],
         dst: [0; 16],
         src_port: 0,
@@ -225,20 +247,20 @@ pub fn packet(cursor: &mut Cursor, tally: &Tally) -> Result<Parsed, Counter> {
         payload_len: 0,
     };
     let (has_ports, ip_end) = match ether_type {
-        ETH_P_IPV4 => ipv4(cursor, &mut packet, tally)?,
-        ETH_P_IPV6 => ipv6(cursor, &mut packet, tally)?,
+        ETH_P_IPV4 => ipv4(cursor, packet, tally)?,
+        ETH_P_IPV6 => ipv6(cursor, packet, tally)?,
         ETH_P_ARP => return arp(cursor, vlan),
         _ => return Err(Counter::NonIp),
     };
     if has_ports {
-        transport(cursor, &mut packet, ip_end, tally)?;
+        transport(cursor, packet, ip_end, tally)?;
     } else if !matches!(
         packet.proto,
         proto::TCP | proto::UDP | proto::ICMP | proto::ICMPV6
     ) {
         tally.add(Counter::OtherProtocol, 1);
     }
-    Ok(Parsed::Ip(packet))
+    Ok(Parsed::Ip)
 }
 
 #[inline(always)]

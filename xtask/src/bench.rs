@@ -10,8 +10,8 @@ use anyhow::Context as _;
 
 use crate::process::{banner, cargo, run as run_cmd, say};
 
-/// Runs the benchmarks.
-pub fn run() -> anyhow::Result<()> {
+/// Runs the benchmarks (only the groups in `only`, when it names any).
+pub fn run(only: &[String]) -> anyhow::Result<()> {
     banner("setup");
     crate::setup::setup()?;
     // xdp-filter's objects (libxdp1) are the baseline of the XDP figures.
@@ -31,7 +31,7 @@ pub fn run() -> anyhow::Result<()> {
     let out = xtask::target_dir().join("bench");
     banner("run");
     let bench = xtask::target_dir().join("release").join("bench");
-    run_cmd(Command::new(&bench).arg(&baselines).arg(&out))
+    run_cmd(Command::new(&bench).arg(&baselines).arg(&out).args(only))
         .context("a benchmark failed; the report lists what was measured")?;
     say(&format!("report: {}", out.join("report.md").display()));
     Ok(())

@@ -30,7 +30,11 @@ enum Task {
     /// EDR story: fixture alerts fused with a lab capture into an incident and its reports.
     Demo,
     /// Run the benchmarks and write target/bench/report.{md,json}.
-    Bench,
+    Bench {
+        /// Only these groups of figures (xdp, veth, store, response); all when none given.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
     /// Replay every shared capture with the detection models; write target/eval/report.{md,json}.
     Eval,
 }
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Task::Test => run_tests::run(),
         Task::Demo => demo::run(),
-        Task::Bench => bench::run(),
+        Task::Bench { only } => bench::run(&only),
         Task::Eval => eval::run(),
     };
     match result {

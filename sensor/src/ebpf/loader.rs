@@ -223,6 +223,12 @@ impl Datapath {
         // Fail now, not on first use, if the object's maps have unexpected types.
         datapath.flows()?;
         datapath.counters()?;
+        // Rules an earlier agent left in pinned maps must be in force from the moment this
+        // program is attached: their address filter bits and active classes are derived
+        // state, so derive them again (an older agent may not have kept them).
+        let mut rules = datapath.rules()?;
+        rules.rebuild_addr_filter()?;
+        rules.refresh_active()?;
         Ok(datapath)
     }
 
@@ -352,6 +358,28 @@ impl Datapath {
                 source,
             })
         })
+    }
+
+    /// How many instructions the verifier processed to accept the program: the figure its
+    /// 1,000,000-instruction budget caps, so tests can watch the headroom left.
+    pub fn verified_instructions(&self) -> Result<Option<u32>, LoaderError> {
+        let prog: &Xdp = self
+            .ebpf
+            .program(XDP_PROGRAM)
+            .ok_or(LoaderError::Missing {
+                what: "program",
+                name: XDP_PROGRAM,
+            })?
+            .try_into()
+            .map_err(|source| LoaderError::Program {
+                action: "read the program of",
+                source,
+            })?;
+        let info = prog.info().map_err(|source| LoaderError::Program {
+            action: "read the verifier figures of",
+            source,
+        })?;
+        Ok(info.verified_instruction_count())
     }
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN` and returns its verdict.

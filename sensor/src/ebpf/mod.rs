@@ -6,6 +6,7 @@
 //! 5.9 for bpf_link-based XDP attachment, which pinned links need. Developed and tested on
 //! 6.18.
 
+pub mod addr_filter;
 pub mod bpffs;
 pub mod loader;
 pub mod maps;

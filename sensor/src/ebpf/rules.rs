@@ -2,7 +2,9 @@
 //!
 //! Every rule targets one map of the XDP program (see `sensor_common::rule`). After each
 //! change the `CONFIG` entry's `active_rules` bits are recomputed from the maps' contents,
-//! so the program skips only classes that really are empty. Addresses are stored
+//! so the program skips only classes that really are empty, and the address filter in front
+//! of the IP quarantines and blocks follows their maps (see [`super::addr_filter`]).
+//! Addresses are stored
 //! IPv4-mapped, so IPv4 and IPv6 rules share maps; a CIDR's prefix grows by 96 bits for
 //! IPv4.
 
@@ -15,13 +17,16 @@ use std::{
 use aya::maps::{HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
 use ipnet::IpNet;
 use sensor_common::{
-    BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP, EndpointKey,
+    ADDR_FILTER_MAP, BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP, EndpointKey,
     FlowKey, MacKey, NEVER_BLOCK_MAP, QUARANTINE_ALLOW_MAP, QUARANTINE_IP_MAP, QUARANTINE_MAC_MAP,
     RuleKind, RuleValue, SUSPEND_MAP,
     rule::{active, scope},
 };
 
-use super::maps::{ConfigMap, MapsError, open_pinned};
+use super::{
+    addr_filter::AddrFilter,
+    maps::{ConfigMap, MapsError, open_pinned},
+};
 pub use super::target::{Endpoint, Target, mac_string};
 
 /// A rule as the kernel holds it.
@@ -63,6 +68,7 @@ pub struct Rules {
     block_endpoint: HashMap<MapData, EndpointKey, RuleValue>,
     block_cidr: LpmTrie<MapData, [u8; 16], RuleValue>,
     suspend: HashMap<MapData, EndpointKey, RuleValue>,
+    addr_filter: AddrFilter,
     config: ConfigMap,
 }
 
@@ -96,6 +102,7 @@ impl Rules {
             block_endpoint: typed(open(BLOCK_ENDPOINT_MAP)?, BLOCK_ENDPOINT_MAP)?,
             block_cidr: typed(open(BLOCK_CIDR_MAP)?, BLOCK_CIDR_MAP)?,
             suspend: typed(open(SUSPEND_MAP)?, SUSPEND_MAP)?,
+            addr_filter: AddrFilter::from_map(open(ADDR_FILTER_MAP)?)?,
             config: ConfigMap::from_map(open(CONFIG_MAP)?)?,
         })
     }
@@ -165,6 +172,11 @@ impl Rules {
                 )
                 .map_err(err(SUSPEND_MAP))?,
         }
+        // In its map first, then in the filter: the program never sees a bit without a rule
+        // it cannot find, and the rule applies from the moment its bit is set.
+        if let Target::QuarantineIp { addr, .. } | Target::BlockIp { addr, .. } = target {
+            self.addr_filter.add(&mapped(*addr))?;
+        }
         self.refresh_active()?;
         Ok(())
     }
@@ -195,8 +207,23 @@ impl Rules {
                 });
             }
         };
+        if let Target::QuarantineIp { .. } | Target::BlockIp { .. } = target {
+            self.rebuild_addr_filter()?;
+        }
         self.refresh_active()?;
         Ok(existed)
+    }
+
+    /// Rebuilds the address filter from the IP quarantines and blocks the maps hold (after a
+    /// removal, or when taking over maps an earlier agent left); returns the words changed.
+    pub fn rebuild_addr_filter(&mut self) -> Result<usize, MapsError> {
+        self.addr_filter
+            .rebuild([&self.quarantine_ip, &self.block_ip])
+    }
+
+    /// Whether the address filter has the bit of `addr` set.
+    pub fn addr_filter_contains(&self, addr: IpAddr) -> Result<bool, MapsError> {
+        self.addr_filter.contains(&mapped(addr))
     }
 
     /// Every rule in the kernel, expired ones included (the kernel ignores those).
@@ -297,9 +324,11 @@ impl Rules {
         if self.never_block.keys().next().is_some() {
             bits |= active::NEVER_BLOCK;
         }
-        if self.quarantine_ip.keys().next().is_some() || self.quarantine_mac.keys().next().is_some()
-        {
-            bits |= active::QUARANTINE;
+        if self.quarantine_ip.keys().next().is_some() {
+            bits |= active::QUARANTINE_IP;
+        }
+        if self.quarantine_mac.keys().next().is_some() {
+            bits |= active::QUARANTINE_MAC;
         }
         if self.block_flow.keys().next().is_some() {
             bits |= active::BLOCK_FLOW;

@@ -1,10 +1,14 @@
 //! `bench`: the benchmarks behind `cargo xtask bench`. Needs root.
 //!
-//! Usage: `bench <baselines.o> <out dir>`; `XDP_FILTER_OBJ` overrides the xdp-filter object.
+//! Usage: `bench <baselines.o> <out dir> [group ...]`, groups being `xdp`, `veth`, `store` and
+//! `response` (all when none is named); `XDP_FILTER_OBJ` overrides the xdp-filter object.
 
 use std::{io::Write as _, path::PathBuf, process::ExitCode};
 
 use sensor_tests::bench::{report::Report, response, store, veth_pps, xdp};
+
+/// The groups of figures, in the order they run.
+const GROUPS: [&str; 4] = ["xdp", "veth", "store", "response"];
 
 const XDP_FILTER_OBJ: &str = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o";
 
@@ -15,6 +19,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let (baselines, out) = (PathBuf::from(baselines), PathBuf::from(out));
+    let only: Vec<String> = args.filter_map(|a| a.into_string().ok()).collect();
+    if let Some(unknown) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "unknown group `{unknown}`; groups: {}",
+            GROUPS.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    let wanted = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     let xdp_filter = std::env::var_os("XDP_FILTER_OBJ")
         .map_or_else(|| PathBuf::from(XDP_FILTER_OBJ), PathBuf::from);
     let mut report = Report {
@@ -31,16 +45,24 @@ fn main() -> ExitCode {
     if cpu.set(0).is_ok() {
         let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpu);
     }
-    if let Err(err) = xdp::run(&mut report, &baselines, &xdp_filter) {
+    if wanted("xdp")
+        && let Err(err) = xdp::run(&mut report, &baselines, &xdp_filter)
+    {
         report.notes.push(format!("XDP figures failed: {err:#}"));
     }
-    if let Err(err) = veth_pps::run(&mut report, &baselines) {
+    if wanted("veth")
+        && let Err(err) = veth_pps::run(&mut report, &baselines)
+    {
         report.notes.push(format!("veth figure failed: {err:#}"));
     }
-    if let Err(err) = store::run(&mut report) {
+    if wanted("store")
+        && let Err(err) = store::run(&mut report)
+    {
         report.notes.push(format!("store figure failed: {err:#}"));
     }
-    if let Err(err) = response::run(&mut report) {
+    if wanted("response")
+        && let Err(err) = response::run(&mut report)
+    {
         report
             .notes
             .push(format!("response figures failed: {err:#}"));
