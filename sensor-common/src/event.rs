@@ -23,6 +23,8 @@ pub enum EventKind {
     Dhcp = 5,
     /// [`RuleHitEvent`].
     RuleHit = 6,
+    /// [`FlowBatchEvent`]: flows opened while the CPU was busy opening flows.
+    FlowBatch = 7,
 }
 
 impl EventKind {
@@ -35,6 +37,7 @@ impl EventKind {
             4 => Some(Self::Arp),
             5 => Some(Self::Dhcp),
             6 => Some(Self::RuleHit),
+            7 => Some(Self::FlowBatch),
             _ => None,
         }
     }
@@ -73,6 +76,36 @@ pub struct FlowEvent {
 }
 
 const _: () = assert!(size_of::<FlowEvent>() == 64);
+
+/// Flow-opened events one [`FlowBatchEvent`] carries.
+pub const FLOW_BATCH_LEN: usize = 16;
+/// New flows a CPU opens in a second before it batches their events: below this every
+/// flow-opened event goes out on its own, at once.
+pub const FLOW_BATCH_ABOVE_PER_SEC: u64 = 1_000;
+/// The longest a batched event waits for its batch to fill: the next packet on the CPU
+/// that misses the flow cache sends a batch this old as it is.
+pub const FLOW_BATCH_MAX_AGE_NS: u64 = 10_000_000;
+
+/// Flow-opened events sent together. A ring-buffer record costs more than a flow-table
+/// insert does; while a CPU opens flows by the thousand a second (a scan, a flood, a busy
+/// gateway) it keeps their events in a per-CPU batch and sends one record for many. Each
+/// event keeps its own header (time, interface).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowBatchEvent {
+    /// Header (`FlowBatch`; the time the batch was sent).
+    pub header: EventHeader,
+    /// How many of `events` are valid.
+    pub count: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// When the first event was batched, kernel monotonic ns.
+    pub first_ns: u64,
+    /// The events, `FlowOpened` each.
+    pub events: [FlowEvent; FLOW_BATCH_LEN],
+}
+
+const _: () = assert!(size_of::<FlowBatchEvent>() == 32 + 64 * FLOW_BATCH_LEN);
 
 /// Bytes of payload a [`PayloadEvent`] carries at most: an HTTP request's headers up to the
 /// user agent in practice, a DNS exchange, an SSH banner, and a whole TLS client hello of

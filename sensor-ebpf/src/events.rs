@@ -16,13 +16,14 @@ use aya_ebpf::{
 use sensor_common::{
     Counter, EVENTS_BYTES, FlowKey, RuleValue,
     event::{
-        ArpEvent, DHCP_SNIPPET_LEN, DhcpEvent, EventHeader, EventKind, FlowEvent,
-        PAYLOAD_SNIPPET_LEN, PayloadEvent, RuleHitEvent,
+        ArpEvent, DHCP_SNIPPET_LEN, DhcpEvent, EventHeader, EventKind, FLOW_BATCH_ABOVE_PER_SEC,
+        FLOW_BATCH_LEN, FLOW_BATCH_MAX_AGE_NS, FlowBatchEvent, FlowEvent, PAYLOAD_SNIPPET_LEN,
+        PayloadEvent, RuleHitEvent,
     },
 };
 
 use crate::{
-    maps::EVENTS,
+    maps::{EVENTS, FLOW_BATCH},
     parse::{Arp, Packet},
     run::Run,
 };
@@ -83,6 +84,79 @@ pub fn flow(run: &Run, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8)
     }
     entry.submit(submit_flags());
     run.tally.add(Counter::EventsSent, 1);
+}
+
+/// A flow opened. While this CPU opens flows faster than [`FLOW_BATCH_ABOVE_PER_SEC`]
+/// (`opened` is this second's count so far) the event joins the CPU's batch, sent when full
+/// or [`FLOW_BATCH_MAX_AGE_NS`] old; otherwise it goes out at once, after any batch left
+/// over, so the agent reads the flows in the order they opened.
+#[inline(always)]
+pub fn flow_opened(run: &Run, key: &FlowKey, initiator: u8, flags: u8, opened: u64) {
+    let Some(batch) = FLOW_BATCH.get_ptr_mut(0) else {
+        flow(run, EventKind::FlowOpened, key, initiator, flags);
+        return;
+    };
+    // SAFETY: this CPU's entry, not shared, and not preempted by another run of the program.
+    unsafe {
+        let count = (*batch).count as usize;
+        if opened <= FLOW_BATCH_ABOVE_PER_SEC {
+            if count != 0 {
+                send_batch(run, batch);
+            }
+            flow(run, EventKind::FlowOpened, key, initiator, flags);
+            return;
+        }
+        if count == 0 {
+            (*batch).first_ns = run.now;
+        }
+        let Some(event) = (*batch).events.get_mut(count & (FLOW_BATCH_LEN - 1)) else {
+            return;
+        };
+        event.header = header(run, EventKind::FlowOpened);
+        event.key = *key;
+        event.initiator = initiator;
+        event.tcp_flags = flags;
+        event._pad = [0; 2];
+        (*batch).count = (count + 1) as u32;
+        if count + 1 >= FLOW_BATCH_LEN {
+            send_batch(run, batch);
+        }
+    }
+}
+
+/// Sends this CPU's batch if it holds events older than [`FLOW_BATCH_MAX_AGE_NS`].
+#[inline(always)]
+pub fn send_stale_batch(run: &Run) {
+    let Some(batch) = FLOW_BATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: as in `flow_opened`.
+    unsafe {
+        if (*batch).count != 0
+            && run.now.wrapping_sub((*batch).first_ns) >= FLOW_BATCH_MAX_AGE_NS
+        {
+            send_batch(run, batch);
+        }
+    }
+}
+
+/// Copies the batch into the ring as one record and empties it.
+///
+/// # Safety
+/// `batch` must be this CPU's `FLOW_BATCH` entry.
+#[inline(always)]
+unsafe fn send_batch(run: &Run, batch: *mut FlowBatchEvent) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let count = u64::from((*batch).count);
+        (*batch).header = header(run, EventKind::FlowBatch);
+        if EVENTS.output::<FlowBatchEvent>(&*batch, submit_flags()).is_ok() {
+            run.tally.add(Counter::EventsSent, count);
+        } else {
+            run.tally.add(Counter::EventsDropped, count);
+        }
+        (*batch).count = 0;
+    }
 }
 
 /// The first payload bytes of one direction.

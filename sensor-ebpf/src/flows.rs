@@ -45,6 +45,9 @@ pub fn account(
     len: u64,
     slot: Option<*mut FlowCacheSlot>,
 ) {
+    if run.events_on() {
+        events::send_stale_batch(run);
+    }
     if let Some(slot) = slot {
         flow_cache::write_back(run, slot);
     }
@@ -60,15 +63,13 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     let now = run.now;
     // A SYN without ACK almost always opens a flow: try the insert first, and only if the
     // flow exists (a retransmission) fall back to the update, saving a lookup per new flow.
-    let opening = packet.proto == proto::TCP
-        && packet.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-    if !opening && let Some(seen) = update(run, packet, key, dir, len) {
+    if !packet.opens_tcp() && let Some(seen) = update(run, packet, key, dir, len) {
         return Some(seen);
     }
-    if !admit(now, run.config.new_flows_per_sec) {
+    let Some(opened) = admit(now, run.config.new_flows_per_sec) else {
         run.tally.add(Counter::FlowThrottled, 1);
         return None;
-    }
+    };
     let i = dir.index() & 1;
     let initiator = initiator(dir, packet.tcp_flags) as u8;
     let mut stats = FlowStats {
@@ -94,7 +95,7 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     }
     run.tally.add(Counter::FlowNew, 1);
     if run.events_on() {
-        events::flow(run, EventKind::FlowOpened, key, initiator, packet.tcp_flags);
+        events::flow_opened(run, key, initiator, packet.tcp_flags, opened);
     }
     if send_payload {
         events::payload(run, key, dir as u8, packet);
@@ -164,13 +165,11 @@ unsafe fn events_of(
 }
 
 /// The per-CPU new-flow rate guard: admits up to `per_sec` inserts per second (0: no cap).
+/// Returns this second's count with this flow, or `None` if the flow is over the cap.
 #[inline(always)]
-fn admit(now: u64, per_sec: u32) -> bool {
-    if per_sec == 0 {
-        return true;
-    }
+fn admit(now: u64, per_sec: u32) -> Option<u64> {
     let Some(window) = RATE.get_ptr_mut(0) else {
-        return true;
+        return Some(0);
     };
     // SAFETY: a per-CPU slot, not shared with another CPU, not preempted by this program.
     unsafe {
@@ -178,12 +177,12 @@ fn admit(now: u64, per_sec: u32) -> bool {
             (*window).window_start_ns = now;
             (*window).inserted = 0;
         }
-        if (*window).inserted >= u64::from(per_sec) {
-            return false;
+        if per_sec != 0 && (*window).inserted >= u64::from(per_sec) {
+            return None;
         }
         (*window).inserted += 1;
+        Some((*window).inserted)
     }
-    true
 }
 
 /// The event bit of the first payload in `dir`.

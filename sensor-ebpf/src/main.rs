@@ -106,8 +106,15 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
         packet.vlan,
     );
     // The common case: a packet of a flow this CPU's cache holds, that passed the current
-    // rules and brings nothing new, is counted there and passed.
-    let slot = flow_cache::slot(&key);
+    // rules and brings nothing new, is counted there and passed. A connection's opening SYN
+    // leaves the cache alone: its flow is almost always new (a scan or a flood is nothing
+    // but these), so its slot would be a cache miss to read and a write-back to make for
+    // nothing; the flow's next packet takes the slot.
+    let slot = if packet.opens_tcp() {
+        None
+    } else {
+        flow_cache::slot(&key)
+    };
     let dhcp = is_dhcp(packet);
     if let Some(slot) = slot
         && !dhcp

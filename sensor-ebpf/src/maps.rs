@@ -14,7 +14,7 @@ use crate::parse::Packet;
 use sensor_common::{
     COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowCacheSlot,
     FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
-    flow::FLOW_CACHE_SLOTS, rule::addr_filter,
+    event::FlowBatchEvent, flow::FLOW_CACHE_SLOTS, rule::addr_filter,
 };
 
 /// The flow table. LRU so that a full table evicts the flows idle the longest instead of
@@ -49,6 +49,10 @@ pub static RATE: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
 /// Events to the agent.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// Each CPU's batch of flow-opened events (see `events::flow_opened`).
+#[map]
+pub static FLOW_BATCH: PerCpuArray<FlowBatchEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Addresses no rule may drop.
 #[map]

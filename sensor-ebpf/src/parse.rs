@@ -23,7 +23,10 @@ use network_types::{
     udp::UdpHdr,
     vlan::VlanHdr,
 };
-use sensor_common::{Counter, flow::icmp_ports};
+use sensor_common::{
+    Counter,
+    flow::{icmp_ports, tcp_flags},
+};
 
 use crate::maps::Tally;
 
@@ -147,6 +150,13 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// A TCP SYN without ACK: the first packet of a connection.
+    #[inline(always)]
+    pub fn opens_tcp(&self) -> bool {
+        self.proto == proto::TCP
+            && self.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+    }
+
     /// The source address as the address filter takes it.
     #[inline(always)]
     pub fn src_words(&self) -> [u32; 4] {

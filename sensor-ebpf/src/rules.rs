@@ -18,7 +18,6 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use sensor_common::{
     Counter, EndpointKey, FlowKey, MacKey, RuleValue,
-    flow::tcp_flags,
     rule::{active, scope},
 };
 
@@ -262,7 +261,7 @@ fn endpoint(addr: &[u8; 16], port: u16, proto: u8) -> EndpointKey {
 #[inline(always)]
 fn opens_connection(packet: &Packet, key: &FlowKey) -> bool {
     if packet.proto == proto::TCP {
-        packet.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+        packet.opens_tcp()
     } else {
         FLOWS.get_ptr(key).is_none()
     }

@@ -1,5 +1,6 @@
 //! The ring buffer under `BPF_PROG_TEST_RUN`: flow opened and ended, the first payload of
-//! each direction (and only the first), ARP and DHCP observations, the new-flow rate guard.
+//! each direction (and only the first), ARP and DHCP observations, the new-flow rate guard,
+//! flow openings batched while a CPU opens many.
 
 use aya::maps::{MapData, RingBuf};
 use sensor::{
@@ -18,7 +19,7 @@ const B: [u8; 4] = [198, 51, 100, 10];
 fn drain(ring: &mut RingBuf<MapData>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(record) = ring.next() {
-        out.push(Event::decode(&record).expect("decodable event"));
+        out.extend(Event::decode_all(&record).expect("decodable event"));
     }
     out
 }
@@ -216,6 +217,83 @@ fn r4_new_flow_rate_guard_passes_and_counts_over_the_cap() {
     assert_eq!(counters.get(Counter::FlowNew).unwrap(), 10);
     assert_eq!(counters.get(Counter::FlowThrottled).unwrap(), 15);
     assert_eq!(dp.flows().unwrap().entries().unwrap().len(), 10);
+}
+
+/// A burst of new flows (a scan's worth) is announced in batches once the CPU passes
+/// `FLOW_BATCH_ABOVE_PER_SEC` openings a second, and no opening is lost or repeated: a
+/// batch left part full goes out with the next packet that misses the flow cache once it is
+/// `FLOW_BATCH_MAX_AGE_NS` old.
+#[test]
+fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
+    if !env::require_root("r4_flow_openings_in_a_burst_are_batched_and_all_arrive") {
+        return;
+    }
+    use sensor_common::event::{
+        EventKind, FLOW_BATCH_ABOVE_PER_SEC, FLOW_BATCH_LEN, FLOW_BATCH_MAX_AGE_NS,
+    };
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    let mut set = nix_cpu_set();
+    set.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    // Enough to pass the threshold and leave a part-full batch (not a multiple of its size).
+    let flows = FLOW_BATCH_ABOVE_PER_SEC as usize + 10 * FLOW_BATCH_LEN + 5;
+    let syn = |i: usize| {
+        let src = [10, 79, (i >> 8) as u8, i as u8];
+        tcp4(src, 20000 + (i % 1000) as u16, B, 443, 0x02, b"")
+    };
+    let (mut batches, mut opened) = (0, Vec::new());
+    let read = |ring: &mut RingBuf<MapData>, batches: &mut usize, opened: &mut Vec<FlowKey>| {
+        while let Some(record) = ring.next() {
+            if record.first() == Some(&(EventKind::FlowBatch as u8)) {
+                *batches += 1;
+            }
+            for event in Event::decode_all(&record).expect("decodable event") {
+                if let Event::FlowOpened(o) = event {
+                    opened.push(o.key);
+                }
+            }
+        }
+    };
+    for i in 0..flows {
+        assert_eq!(dp.test_run(&syn(i)).unwrap(), 2);
+        if i % 500 == 499 {
+            read(&mut ring, &mut batches, &mut opened);
+        }
+    }
+    read(&mut ring, &mut batches, &mut opened);
+    assert!(opened.len() < flows, "the last batch waits for company or for time");
+    std::thread::sleep(std::time::Duration::from_nanos(2 * FLOW_BATCH_MAX_AGE_NS));
+    // The first flow's ACK misses the flow cache (a new flag), which sends the old batch.
+    let ack = {
+        let src = [10, 79, 0, 0];
+        tcp4(src, 20000, B, 443, 0x10, b"")
+    };
+    dp.test_run(&ack).unwrap();
+    read(&mut ring, &mut batches, &mut opened);
+    assert!(batches >= 10, "only {batches} batch records");
+    let mut want: Vec<FlowKey> = (0..flows)
+        .map(|i| {
+            let src = [10, 79, (i >> 8) as u8, i as u8];
+            FlowKey::canonical(
+                mapped(src),
+                20000 + (i % 1000) as u16,
+                mapped(B),
+                443,
+                6,
+                [0, 0],
+            )
+            .0
+        })
+        .collect();
+    let order = |k: &FlowKey| (k.addr_lo, k.port_lo, k.addr_hi, k.port_hi);
+    want.sort_by_key(order);
+    let mut got = opened;
+    got.sort_by_key(order);
+    assert_eq!(got.len(), flows, "every opening exactly once");
+    assert!(got == want, "the openings are the flows sent");
+    let sent = dp.counters().unwrap().get(Counter::EventsSent).unwrap();
+    assert_eq!(sent, flows as u64, "events_sent counts each batched event");
 }
 
 fn nix_cpu_set() -> nix::sched::CpuSet {

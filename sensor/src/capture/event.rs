@@ -4,7 +4,8 @@
 //! error the drain counts and logs, never a panic.
 
 use sensor_common::event::{
-    ArpEvent, DhcpEvent, EventHeader, EventKind, FlowEvent, PayloadEvent, RuleHitEvent,
+    ArpEvent, DhcpEvent, EventHeader, EventKind, FLOW_BATCH_LEN, FlowBatchEvent, FlowEvent,
+    PayloadEvent, RuleHitEvent,
 };
 
 /// One event.
@@ -38,6 +39,9 @@ pub enum DecodeError {
     /// An unknown kind byte.
     #[error("unknown event kind {0}")]
     Kind(u8),
+    /// A batch that claims more events than it can hold.
+    #[error("flow batch claims {0} events, more than {FLOW_BATCH_LEN}")]
+    BatchCount(u32),
 }
 
 fn read<T: Copy>(bytes: &[u8], kind: u8) -> Result<T, DecodeError> {
@@ -53,7 +57,22 @@ fn read<T: Copy>(bytes: &[u8], kind: u8) -> Result<T, DecodeError> {
 }
 
 impl Event {
-    /// Decodes one ring-buffer record.
+    /// Decodes one ring-buffer record into its events: one, or a batch's flow openings in
+    /// the order they happened.
+    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Self>, DecodeError> {
+        let header: EventHeader = read(bytes, 0)?;
+        if header.kind != EventKind::FlowBatch as u8 {
+            return Ok(vec![Self::decode(bytes)?]);
+        }
+        let batch: Box<FlowBatchEvent> = Box::new(read(bytes, header.kind)?);
+        let events = batch
+            .events
+            .get(..batch.count as usize)
+            .ok_or(DecodeError::BatchCount(batch.count))?;
+        Ok(events.iter().copied().map(Self::FlowOpened).collect())
+    }
+
+    /// Decodes a record that holds one event (not a batch).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let header: EventHeader = read(bytes, 0)?;
         let kind = header.kind;
@@ -65,6 +84,7 @@ impl Event {
                 EventKind::Arp => Self::Arp(read(bytes, kind)?),
                 EventKind::Dhcp => Self::Dhcp(Box::new(read(bytes, kind)?)),
                 EventKind::RuleHit => Self::RuleHit(read(bytes, kind)?),
+                EventKind::FlowBatch => return Err(DecodeError::Kind(kind)),
             },
         )
     }

@@ -37,37 +37,42 @@ impl Pipeline {
     /// Reads every pending event of the ring.
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>, store: &mut Store) {
         while let Some(record) = ring.next() {
-            let event = match Event::decode(&record) {
-                Ok(event) => event,
-                Err(err) => {
-                    warn!(error = %err, "undecodable event record");
-                    continue;
+            match Event::decode_all(&record) {
+                Ok(events) => {
+                    for event in events {
+                        self.handle(store, &event);
+                    }
                 }
-            };
-            let ts = self.utc_ns(event.header().ts_ns);
-            let stored = match &event {
-                Event::Payload(payload) => {
-                    self.observations.payload(payload);
-                    Ok(())
-                }
-                Event::Arp(arp) => {
-                    let bound = self.inventory.arp(store, arp, ts);
-                    self.judge_arp(store, arp, ts);
-                    bound
-                }
-                Event::Dhcp(dhcp) => self.inventory.dhcp(store, dhcp, ts),
-                Event::FlowOpened(opened) => {
-                    self.judge_opened(opened, ts);
-                    Ok(())
-                }
-                other => {
-                    debug!(event = ?other, "event");
-                    Ok(())
-                }
-            };
-            if let Err(err) = stored {
-                warn!(error = %err, "failed to record a device observation");
+                Err(err) => warn!(error = %err, "undecodable event record"),
             }
+        }
+    }
+
+    /// Takes one event in.
+    fn handle(&mut self, store: &mut Store, event: &Event) {
+        let ts = self.utc_ns(event.header().ts_ns);
+        let stored = match event {
+            Event::Payload(payload) => {
+                self.observations.payload(payload);
+                Ok(())
+            }
+            Event::Arp(arp) => {
+                let bound = self.inventory.arp(store, arp, ts);
+                self.judge_arp(store, arp, ts);
+                bound
+            }
+            Event::Dhcp(dhcp) => self.inventory.dhcp(store, dhcp, ts),
+            Event::FlowOpened(opened) => {
+                self.judge_opened(opened, ts);
+                Ok(())
+            }
+            other => {
+                debug!(event = ?other, "event");
+                Ok(())
+            }
+        };
+        if let Err(err) = stored {
+            warn!(error = %err, "failed to record a device observation");
         }
     }
 
