@@ -132,9 +132,7 @@ pub fn send_stale_batch(run: &Run) {
     };
     // SAFETY: as in `flow_opened`.
     unsafe {
-        if (*batch).count != 0
-            && run.now.wrapping_sub((*batch).first_ns) >= FLOW_BATCH_MAX_AGE_NS
-        {
+        if (*batch).count != 0 && run.now.wrapping_sub((*batch).first_ns) >= FLOW_BATCH_MAX_AGE_NS {
             send_batch(run, batch);
         }
     }
@@ -150,7 +148,10 @@ unsafe fn send_batch(run: &Run, batch: *mut FlowBatchEvent) {
     unsafe {
         let count = u64::from((*batch).count);
         (*batch).header = header(run, EventKind::FlowBatch);
-        if EVENTS.output::<FlowBatchEvent>(&*batch, submit_flags()).is_ok() {
+        if EVENTS
+            .output::<FlowBatchEvent>(&*batch, submit_flags())
+            .is_ok()
+        {
             run.tally.add(Counter::EventsSent, count);
         } else {
             run.tally.add(Counter::EventsDropped, count);

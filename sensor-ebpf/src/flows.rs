@@ -63,7 +63,9 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     let now = run.now;
     // A SYN without ACK almost always opens a flow: try the insert first, and only if the
     // flow exists (a retransmission) fall back to the update, saving a lookup per new flow.
-    if !packet.opens_tcp() && let Some(seen) = update(run, packet, key, dir, len) {
+    if !packet.opens_tcp()
+        && let Some(seen) = update(run, packet, key, dir, len)
+    {
         return Some(seen);
     }
     let Some(opened) = admit(now, run.config.new_flows_per_sec) else {

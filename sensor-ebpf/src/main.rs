@@ -93,8 +93,7 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
         }
     }
     // Quarantines and blocks by IP first: a packet they drop costs no flow work at all.
-    if run.config.active_rules & active::BY_ADDRESS != 0 && rules::drop_by_address(&run, packet)
-    {
+    if run.config.active_rules & active::BY_ADDRESS != 0 && rules::drop_by_address(&run, packet) {
         return Ok(xdp_action::XDP_DROP);
     }
     let (key, dir) = FlowKey::canonical(
@@ -122,8 +121,7 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
     {
         return Ok(xdp_action::XDP_PASS);
     }
-    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(&run, packet, &key)
-    {
+    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(&run, packet, &key) {
         return Ok(xdp_action::XDP_DROP);
     }
     flows::account(&run, packet, &key, dir, len, slot);

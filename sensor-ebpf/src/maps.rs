@@ -5,12 +5,12 @@
 
 use core::{ffi::c_void, ptr};
 
+use crate::parse::Packet;
 use aya_ebpf::{
     helpers::bpf_map_lookup_elem,
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
 };
-use crate::parse::Packet;
 use sensor_common::{
     COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowCacheSlot,
     FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,

@@ -94,8 +94,8 @@ fn by_address(run: &Run, packet: &Packet, src: bool, dst: bool) -> Option<Hit> {
     let (now, active) = (run.now, run.config.active_rules);
     if active & active::QUARANTINE_IP != 0 {
         // Outgoing: the device is the source; incoming: the destination.
-        let quarantined = if let Some(rule) = lookup_if(src, &QUARANTINE_IP, &packet.src)
-            .and_then(|r| live(r, now, scope::SRC))
+        let quarantined = if let Some(rule) =
+            lookup_if(src, &QUARANTINE_IP, &packet.src).and_then(|r| live(r, now, scope::SRC))
         {
             Some((rule, &packet.dst))
         } else {
@@ -132,7 +132,11 @@ fn lookup_if(
     map: &aya_ebpf::maps::HashMap<[u8; 16], RuleValue>,
     addr: &[u8; 16],
 ) -> Option<*mut RuleValue> {
-    if filtered { map.get_ptr_mut(addr) } else { None }
+    if filtered {
+        map.get_ptr_mut(addr)
+    } else {
+        None
+    }
 }
 
 #[inline(always)]
@@ -146,7 +150,10 @@ fn by_flow(run: &Run, packet: &Packet, key: &FlowKey) -> Option<Hit> {
     if active & active::BLOCK_FLOW != 0 {
         let mut k = *key;
         k.vlan = [0; 2];
-        if let Some(rule) = BLOCK_FLOW.get_ptr_mut(k).and_then(|r| live(r, now, scope::BOTH)) {
+        if let Some(rule) = BLOCK_FLOW
+            .get_ptr_mut(k)
+            .and_then(|r| live(r, now, scope::BOTH))
+        {
             return Some(Hit {
                 rule,
                 counter: Counter::DropBlockFlow,

@@ -7,7 +7,10 @@ use sensor::{
     capture::event::Event,
     ebpf::{Datapath, LoadOptions},
 };
-use sensor_common::{Config, Counter, Direction, FlowKey};
+use sensor_common::{
+    Config, Counter, Direction, FlowKey,
+    event::{EventKind, FLOW_BATCH_ABOVE_PER_SEC, FLOW_BATCH_LEN, FLOW_BATCH_MAX_AGE_NS},
+};
 use sensor_tests::{
     env,
     packet::{self, Ipv4, ethernet, ethertype, mapped, tcp, udp},
@@ -228,9 +231,6 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
     if !env::require_root("r4_flow_openings_in_a_burst_are_batched_and_all_arrive") {
         return;
     }
-    use sensor_common::event::{
-        EventKind, FLOW_BATCH_ABOVE_PER_SEC, FLOW_BATCH_LEN, FLOW_BATCH_MAX_AGE_NS,
-    };
     let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
     let mut ring = dp.events().unwrap();
     let mut set = nix_cpu_set();
@@ -262,7 +262,10 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
         }
     }
     read(&mut ring, &mut batches, &mut opened);
-    assert!(opened.len() < flows, "the last batch waits for company or for time");
+    assert!(
+        opened.len() < flows,
+        "the last batch waits for company or for time"
+    );
     std::thread::sleep(std::time::Duration::from_nanos(2 * FLOW_BATCH_MAX_AGE_NS));
     // The first flow's ACK misses the flow cache (a new flag), which sends the old batch.
     let ack = {
@@ -292,8 +295,11 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
     got.sort_by_key(order);
     assert_eq!(got.len(), flows, "every opening exactly once");
     assert!(got == want, "the openings are the flows sent");
-    let sent = dp.counters().unwrap().get(Counter::EventsSent).unwrap();
-    assert_eq!(sent, flows as u64, "events_sent counts each batched event");
+    let events_sent = dp.counters().unwrap().get(Counter::EventsSent).unwrap();
+    assert_eq!(
+        events_sent, flows as u64,
+        "events_sent counts each batched event"
+    );
 }
 
 fn nix_cpu_set() -> nix::sched::CpuSet {

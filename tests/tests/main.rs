@@ -20,6 +20,10 @@ mod flows;
 /// The response rules under `BPF_PROG_TEST_RUN`: every class, never-block, expiry, hits.
 mod rules;
 
+/// The address filter in front of the IP quarantines and blocks: kept with the rules, and
+/// rebuilt over pinned maps at load.
+mod addr_filter;
+
 /// The ring buffer's events under `BPF_PROG_TEST_RUN`, and the new-flow rate guard.
 mod events;
 

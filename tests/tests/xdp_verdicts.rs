@@ -579,17 +579,17 @@ fn r5_icmp_echo_request_and_reply_are_one_flow() {
 /// (where a newer or older kernel may count a little differently).
 #[test]
 fn r1_program_keeps_headroom_under_the_verifier_budget() {
+    const BUDGET: u32 = 1_000_000;
     if !env::require_root("r1_program_keeps_headroom_under_the_verifier_budget") {
         return;
     }
-    const BUDGET: u32 = 1_000_000;
     let dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
     let Some(processed) = dp.verified_instructions().expect("read the program's info") else {
         panic!("the kernel reports no verified instruction count (needs 5.16+)");
     };
     eprintln!("verifier processed {processed} instructions of its {BUDGET} budget");
     assert!(
-        processed <= BUDGET * 3 / 4,
-        "the verifier processed {processed} instructions: over 75% of its {BUDGET} budget"
+        processed <= BUDGET / 2,
+        "the verifier processed {processed} instructions: over half of its {BUDGET} budget"
     );
 }

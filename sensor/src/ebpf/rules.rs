@@ -17,17 +17,17 @@ use std::{
 use aya::maps::{HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
 use ipnet::IpNet;
 use sensor_common::{
-    ADDR_FILTER_MAP, BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP, EndpointKey,
-    FlowKey, MacKey, NEVER_BLOCK_MAP, QUARANTINE_ALLOW_MAP, QUARANTINE_IP_MAP, QUARANTINE_MAC_MAP,
-    RuleKind, RuleValue, SUSPEND_MAP,
+    ADDR_FILTER_MAP, BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP,
+    EndpointKey, FlowKey, MacKey, NEVER_BLOCK_MAP, QUARANTINE_ALLOW_MAP, QUARANTINE_IP_MAP,
+    QUARANTINE_MAC_MAP, RuleKind, RuleValue, SUSPEND_MAP,
     rule::{active, scope},
 };
 
+pub use super::target::{Endpoint, Target, mac_string};
 use super::{
     addr_filter::AddrFilter,
     maps::{ConfigMap, MapsError, open_pinned},
 };
-pub use super::target::{Endpoint, Target, mac_string};
 
 /// A rule as the kernel holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
