@@ -159,6 +159,10 @@ impl Packet {
 
     /// The source address as the address filter takes it.
     #[inline(always)]
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "the field sits at a 4-aligned offset of an 8-aligned struct"
+    )]
     pub fn src_words(&self) -> [u32; 4] {
         // SAFETY: `src` is at offset 0 of an 8-aligned `repr(C)` struct, so it is 4-aligned
         // and 16 bytes long.
@@ -167,6 +171,10 @@ impl Packet {
 
     /// The destination address as the address filter takes it.
     #[inline(always)]
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "the field sits at a 4-aligned offset of an 8-aligned struct"
+    )]
     pub fn dst_words(&self) -> [u32; 4] {
         // SAFETY: `dst` is at offset 16 of an 8-aligned `repr(C)` struct, as above.
         unsafe { *(&raw const self.dst).cast::<[u32; 4]>() }
