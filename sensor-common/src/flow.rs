@@ -113,9 +113,27 @@ pub struct FlowStats {
     pub initiator: u8,
     /// [`event_flags`] bits: which one-off events this flow has had, so each is sent once.
     pub event_flags: u8,
+    /// Payload snippets sent per [`Direction`] (see [`payload_snippets`]).
+    pub snippets: [u8; 2],
     /// Explicit padding.
-    pub _pad: [u8; 4],
+    pub _pad: [u8; 2],
 }
+
+/// How many payload snippets a direction of a flow sends: one (its first payload) for most,
+/// [`DEEP_SNIPPETS`] towards SMB (445, 139), where what an operator does (the share it
+/// connects, the pipe it opens: `C$`, `ADMIN$`, `svcctl`, `atsvc`, `samr`) comes several
+/// messages after the negotiation that fills the first payload.
+#[inline(always)]
+pub const fn payload_snippets(dst_port: u16) -> u8 {
+    if dst_port == 445 || dst_port == 139 {
+        DEEP_SNIPPETS
+    } else {
+        1
+    }
+}
+
+/// Payload snippets sent towards an SMB server.
+pub const DEEP_SNIPPETS: u8 = 8;
 
 /// Bits of [`FlowStats::event_flags`].
 pub mod event_flags {

@@ -13,7 +13,7 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
     Counter, Direction, FlowCacheSlot, FlowKey, FlowStats,
     event::EventKind,
-    flow::{event_flags, tcp_flags},
+    flow::{event_flags, payload_snippets, tcp_flags},
 };
 
 use crate::{
@@ -85,7 +85,10 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     stats.tcp_flags[i] = packet.tcp_flags;
     let send_payload = run.events_on() && packet.payload_len > 0;
     if send_payload {
-        stats.event_flags = payload_bit(dir);
+        stats.snippets[i] = 1;
+        if payload_snippets(packet.dst_port) <= 1 {
+            stats.event_flags = payload_bit(dir);
+        }
     }
     if FLOWS.insert(key, stats, u64::from(BPF_NOEXIST)).is_err() {
         // Most likely another CPU inserted the flow first: add to its entry.
@@ -135,7 +138,7 @@ fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -
     }
 }
 
-/// The first payload of a direction, and the end of a TCP flow.
+/// The first payload of a direction (the first few towards SMB), and the end of a TCP flow.
 ///
 /// # Safety
 /// `stats` must point to a live flow table value.
@@ -153,7 +156,13 @@ unsafe fn events_of(
         let done = (*stats).event_flags;
         let bit = payload_bit(dir);
         if packet.payload_len > 0 && done & bit == 0 {
-            (*stats).event_flags = done | bit;
+            // The direction's last snippet closes it: later payloads bring nothing new.
+            let i = dir.index() & 1;
+            let sent = (*stats).snippets[i].saturating_add(1);
+            (*stats).snippets[i] = sent;
+            if sent >= payload_snippets(packet.dst_port) {
+                (*stats).event_flags = done | bit;
+            }
             events::payload(run, key, dir as u8, packet);
         }
         if packet.proto == proto::TCP && (*stats).event_flags & event_flags::ENDED == 0 {

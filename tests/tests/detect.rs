@@ -54,6 +54,29 @@ fn r7_replayed_attacks_raise_their_models_with_evidence() {
             "matched",
         ),
         ("dns/zeek__quicdoq.pcap", "encrypted-dns", "matched"),
+        // SMB and DCE-RPC read past the first payload: a job scheduled through the atsvc
+        // pipe, PsExec's svcctl bind on a dynamic RPC port, mimikatz copied to C$, and
+        // `net user` through samr.
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_at_schedule.pcap",
+            "remote-execution-rpc",
+            "matched",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_psexec_mimikatz_ticket_dump-s2.pcap",
+            "remote-execution-rpc",
+            "matched",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_mimikatz_copy_to_host.pcap",
+            "admin-share",
+            "matched",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_net_user.pcap",
+            "account-discovery-rpc",
+            "matched",
+        ),
     ] {
         let breaches = replay_breaches("detect-attack", file, &[]);
         let b = breaches
@@ -69,7 +92,7 @@ fn r7_replayed_attacks_raise_their_models_with_evidence() {
             .unwrap_or_else(|| panic!("{file}: evidence lacks {metric}: {b}"));
         assert!(m["observed"].is_number(), "{m}");
         // Patterns are matched, not compared; everything else names its yardstick.
-        let pattern = model == "tool-user-agent" || model == "encrypted-dns";
+        let pattern = metric == "matched";
         assert!(pattern || m["baseline"].is_number(), "{m}");
         assert!(!b["evidence"]["summary"].as_str().unwrap().is_empty());
         if model != "ping-sweep" {
@@ -230,4 +253,63 @@ fn r7_a_live_port_scan_becomes_a_breach() {
         "{log}"
     );
     stop(listener);
+}
+
+/// What SMB and DCE-RPC said reaches the connection record an analyst reads
+/// (`sensor conns`): the share, the files, the interface.
+#[test]
+fn r7_smb_shares_files_and_rpc_interfaces_reach_the_records() {
+    if !env::require_root("r7_smb_shares_files_and_rpc_interfaces_reach_the_records") {
+        return;
+    }
+    for (file, field, want) in [
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_mimikatz_copy_to_host.pcap",
+            "trees",
+            "\\\\admin-pc\\c$",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_mimikatz_copy_to_host.pcap",
+            "files",
+            "temp\\mimikatz.exe",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_net_user.pcap",
+            "rpc",
+            "samr",
+        ),
+        (
+            "lateral_smb_rdp_ssh/suricata__20171220_smb_psexec_mimikatz_ticket_dump-s2.pcap",
+            "rpc",
+            "svcctl",
+        ),
+    ] {
+        let scratch = env::Scratch::new("detect-smb-fields");
+        let state = scratch.path().to_string_lossy().into_owned();
+        let path = fixtures::pcaps_dir()
+            .join(file)
+            .to_string_lossy()
+            .into_owned();
+        sensor_json(&[
+            "replay",
+            "--json",
+            "--no-detect",
+            "--state-dir",
+            &state,
+            &path,
+        ]);
+        let conns = sensor_json(&["conns", "--json", "--limit", "0", "--state-dir", &state]);
+        let found = conns.as_array().unwrap().iter().any(|c| {
+            let app = &c["app"];
+            let values = if field == "rpc" {
+                &app["rpc"]
+            } else {
+                &app["smb"][field]
+            };
+            values
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(want)))
+        });
+        assert!(found, "{file}: no record with {field} {want:?} in {conns}");
+    }
 }

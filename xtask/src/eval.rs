@@ -33,6 +33,9 @@ const EXPECTED: [(&str, &[&str]); 7] = [
         "lateral_smb_rdp_ssh",
         &[
             "lateral-movement",
+            "remote-execution-rpc",
+            "admin-share",
+            "account-discovery-rpc",
             "brute-force",
             "scan-vertical",
             "scan-horizontal",

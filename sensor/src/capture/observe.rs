@@ -6,14 +6,20 @@
 
 use std::collections::HashMap;
 
-use sensor_common::{FlowKey, event::PayloadEvent};
+use sensor_common::{FlowKey, event::PayloadEvent, flow::DEEP_SNIPPETS};
 
 /// Flows whose payloads are kept at most.
 pub const MAX_FLOWS: usize = 262_144;
 
-/// The first payload of each direction (index = `Direction`).
+/// The first payload of each direction (index = `Direction`), and the snippets after it
+/// (towards SMB the program sends a few).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Payloads(pub [Vec<u8>; 2]);
+pub struct Payloads {
+    /// The first payload of each direction.
+    pub first: [Vec<u8>; 2],
+    /// Later snippets of each direction, in order.
+    pub later: [Vec<Vec<u8>>; 2],
+}
 
 /// Payloads by flow.
 #[derive(Debug, Default)]
@@ -33,7 +39,12 @@ impl Observations {
         let len = usize::from(event.len).min(event.data.len());
         let dir = usize::from(event.direction & 1);
         let entry = self.flows.entry(event.key).or_default();
-        entry.0[dir] = event.data[..len].to_vec();
+        let bytes = event.data[..len].to_vec();
+        if entry.first[dir].is_empty() {
+            entry.first[dir] = bytes;
+        } else if entry.later[dir].len() + 1 < usize::from(DEEP_SNIPPETS) {
+            entry.later[dir].push(bytes);
+        }
     }
 
     /// Takes what is kept for a flow (its record is being written).

@@ -145,14 +145,15 @@ impl Sweeper {
                 let flow = LiveFlow::from_kernel(key, stats, clock);
                 let mut record = ConnRecord::from_flow(&flow);
                 record.uid = self.uid(key, stats.first_seen_ns);
-                let Payloads(payloads) = observations.take(key);
+                let Payloads { first, later } = observations.take(key);
                 let orig = usize::from(stats.initiator & 1);
                 record.app = AppInfo::analyze(
                     &flow.proto,
                     flow.orig_port,
                     flow.resp_port,
-                    &payloads[orig],
-                    &payloads[orig ^ 1],
+                    &first[orig],
+                    &first[orig ^ 1],
+                    &later[orig],
                 );
                 record
             })

@@ -227,6 +227,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../models/smb-write-volume.toml"),
     ),
     (
+        "remote-execution-rpc",
+        include_str!("../../../models/remote-execution-rpc.toml"),
+    ),
+    (
+        "admin-share",
+        include_str!("../../../models/admin-share.toml"),
+    ),
+    (
+        "account-discovery-rpc",
+        include_str!("../../../models/account-discovery-rpc.toml"),
+    ),
+    (
         "edr-credential-access-lateral",
         include_str!("../../../models/edr-credential-access-lateral.toml"),
     ),

@@ -3,17 +3,21 @@
 //! The XDP program hands over at most `PAYLOAD_SNIPPET_LEN` bytes of the first payload packet
 //! in each direction. That is enough for an HTTP request line and its first headers, a DNS
 //! query and the start of its answer, an SSH banner, and the magic bytes of SMB, RDP,
-//! DCE-RPC, Kerberos and LDAP. Maintained parsers do the parsing (httparse, simple-dns); what
-//! is read by hand here is a few bounds-checked bytes. Input is attacker-controlled: every
+//! DCE-RPC, Kerberos and LDAP. Towards SMB it sends the first few client messages, where the
+//! shares and pipes are. Maintained parsers do the parsing (httparse, simple-dns); what is
+//! read by hand here is a few bounds-checked bytes. Input is attacker-controlled: every
 //! parser returns `None` on anything it does not understand.
 //!
 //! # Layout
-//! - [`http`], [`dns`], [`ssh`], [`tls`]: the fields an analyst asks for.
+//! - [`http`], [`dns`], [`ssh`], [`tls`], [`smb`]: the fields an analyst asks for.
+//! - [`dcerpc`]: the RPC interfaces a bind asks for (on TCP, or inside SMB).
 //! - [`service`]: which service a flow speaks, by magic bytes and ports.
 
+pub mod dcerpc;
 pub mod dns;
 pub mod http;
 pub mod service;
+pub mod smb;
 pub mod ssh;
 pub mod tls;
 
@@ -38,12 +42,38 @@ pub struct AppInfo {
     /// The TLS client hello's server name and JA4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<tls::Tls>,
+    /// The SMB shares connected and files and pipes opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smb: Option<smb::Smb>,
+    /// The DCE-RPC interfaces the client bound to (over TCP, or through an SMB pipe),
+    /// known ones by name (`svcctl`, `atsvc`, `samr`, `drsuapi`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rpc: Vec<String>,
 }
 
 impl AppInfo {
-    /// Reads a flow's first payloads: `orig` from the originator, `resp` from the responder.
-    pub fn analyze(proto: &str, orig_port: u16, resp_port: u16, orig: &[u8], resp: &[u8]) -> Self {
+    /// Reads a flow's first payloads: `orig` from the originator, `resp` from the responder,
+    /// and `orig_later` the originator's further snippets (towards SMB).
+    pub fn analyze(
+        proto: &str,
+        orig_port: u16,
+        resp_port: u16,
+        orig: &[u8],
+        resp: &[u8],
+        orig_later: &[Vec<u8>],
+    ) -> Self {
         let tcp = proto == "tcp";
+        let mut rpc = if tcp {
+            dcerpc::bound_interfaces(orig)
+        } else {
+            Vec::new()
+        };
+        let smb = tcp
+            .then(|| {
+                let snippets = std::iter::once(orig).chain(orig_later.iter().map(Vec::as_slice));
+                smb::Smb::parse(snippets, &mut rpc)
+            })
+            .flatten();
         let http = tcp.then(|| http::Http::parse(orig, resp)).flatten();
         let dns = matches!(resp_port, 53 | 5353 | 5355)
             .then(|| dns::Dns::parse(orig, resp, tcp))
@@ -62,6 +92,8 @@ impl AppInfo {
             Some("ssh")
         } else if tls.is_some() {
             Some("tls")
+        } else if smb.is_some() {
+            Some("smb")
         } else {
             service::recognise(proto, orig_port, resp_port, orig, resp)
         };
@@ -71,6 +103,8 @@ impl AppInfo {
             dns,
             ssh,
             tls,
+            smb,
+            rpc,
         }
     }
 
@@ -81,5 +115,7 @@ impl AppInfo {
             && self.dns.is_none()
             && self.ssh.is_none()
             && self.tls.is_none()
+            && self.smb.is_none()
+            && self.rpc.is_empty()
     }
 }

@@ -1,5 +1,6 @@
-//! Patterns: a record whose field (user agent, TLS server name, HTTP host, DNS query)
-//! contains one of a list of case-insensitive substrings; with no field, every record the
+//! Patterns: a record whose field (user agent, TLS server name, HTTP host, DNS query, SMB
+//! share or file, DCE-RPC interface) contains one of a list of case-insensitive substrings;
+//! a field that holds several values matches when one does. With no field, every record the
 //! model's filter admits (a port policy such as "encrypted DNS to port 853").
 
 use serde::Deserialize;
@@ -19,6 +20,14 @@ pub enum Field {
     HttpHost,
     /// The DNS query name.
     DnsQuery,
+    /// The SMB shares connected (`\\host\share`).
+    SmbShare,
+    /// The SMB administrative shares connected (`C$`, `ADMIN$`); with no patterns, any.
+    SmbAdminShare,
+    /// The SMB files and pipes opened.
+    SmbFile,
+    /// The DCE-RPC interfaces bound (`svcctl`, `atsvc`, `samr`, ...).
+    RpcInterface,
 }
 
 /// `[params]`.
@@ -28,7 +37,7 @@ pub struct Params {
     /// The field; none means the filter alone decides.
     #[serde(default)]
     pub field: Option<Field>,
-    /// Substrings, any of which matches (case-insensitive).
+    /// Substrings, any of which matches (case-insensitive); none matches any value.
     #[serde(default)]
     pub patterns: Vec<String>,
     /// What a match means, for the summary.
@@ -60,20 +69,41 @@ impl Detector for Pattern {
                 format!("{}/{}", r.proto, r.resp_p),
             ),
             Some(field) => {
-                let value = match field {
-                    Field::UserAgent => r.app.http.as_ref().and_then(|h| h.user_agent.clone()),
-                    Field::Sni => r.app.tls.as_ref().and_then(|t| t.sni.clone()),
-                    Field::HttpHost => r.app.http.as_ref().and_then(|h| h.host.clone()),
-                    Field::DnsQuery => r.app.dns.as_ref().map(|d| d.query.clone()),
+                let values: Vec<String> = match field {
+                    Field::UserAgent => r
+                        .app
+                        .http
+                        .iter()
+                        .filter_map(|h| h.user_agent.clone())
+                        .collect(),
+                    Field::Sni => r.app.tls.iter().filter_map(|t| t.sni.clone()).collect(),
+                    Field::HttpHost => r.app.http.iter().filter_map(|h| h.host.clone()).collect(),
+                    Field::DnsQuery => r.app.dns.iter().map(|d| d.query.clone()).collect(),
+                    Field::SmbShare => r.app.smb.iter().flat_map(|s| s.trees.clone()).collect(),
+                    Field::SmbAdminShare => r
+                        .app
+                        .smb
+                        .iter()
+                        .flat_map(|s| s.admin_shares().map(str::to_owned))
+                        .collect(),
+                    Field::SmbFile => r.app.smb.iter().flat_map(|s| s.files.clone()).collect(),
+                    Field::RpcInterface => r.app.rpc.clone(),
                 };
-                let Some(value) = value else {
+                let Some(found) = values.into_iter().find_map(|value| {
+                    let lower = value.to_ascii_lowercase();
+                    if self.p.patterns.is_empty() {
+                        return Some((value, lower));
+                    }
+                    let pat = self
+                        .p
+                        .patterns
+                        .iter()
+                        .find(|p| lower.contains(p.as_str()))?;
+                    Some((value, pat.clone()))
+                }) else {
                     return Vec::new();
                 };
-                let lower = value.to_ascii_lowercase();
-                let Some(pat) = self.p.patterns.iter().find(|p| lower.contains(p.as_str())) else {
-                    return Vec::new();
-                };
-                (value, pat.clone())
+                found
             }
         };
         let meaning = if self.p.meaning.is_empty() {
