@@ -17,6 +17,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::hourly::{Hourly, Measure};
+
 /// What a device is profiled on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,8 +102,9 @@ pub struct DeviceProfile {
     features: HashMap<Feature, HashMap<String, Seen>>,
     /// Connections it opened per hour of the day (UTC).
     pub hours: [u32; 24],
-    /// Bytes sent out per hour, the last week of hours it was active: (hour index, bytes).
-    out_hourly: Vec<(i64, u64)>,
+    /// Bytes out, bytes in and connections per active hour, the last week of them.
+    #[serde(flatten)]
+    hourly: Hourly,
 }
 
 /// Every device's profile and the network-wide view.
@@ -289,41 +292,26 @@ impl Baselines {
         (users, peers.len())
     }
 
-    /// Adds `bytes` sent out by `device` in the hour of `ts_ns`.
-    pub fn add_out_bytes(&mut self, device: i64, ts_ns: i64, bytes: u64) {
-        let Some(p) = self.devices.get_mut(&device) else {
-            return;
-        };
-        let hour = ts_ns.div_euclid(3_600_000_000_000);
-        match p.out_hourly.last_mut() {
-            Some((h, b)) if *h == hour => *b += bytes,
-            _ => {
-                p.out_hourly.push((hour, bytes));
-                if p.out_hourly.len() > 168 {
-                    p.out_hourly.remove(0);
-                }
-            }
+    /// Adds `value` of `measure` to `device`'s hour of `ts_ns`.
+    pub fn add_hourly(&mut self, device: i64, measure: Measure, ts_ns: i64, value: u64) {
+        if let Some(p) = self.devices.get_mut(&device) {
+            p.hourly.add(measure, ts_ns, value);
         }
     }
 
-    /// The 95th percentile of `device`'s bytes out per active hour, before the hour of
+    /// The 95th percentile of `device`'s active hours of `measure` before the hour of
     /// `ts_ns`, if it has at least `min_hours` of them.
-    pub fn out_bytes_p95(&self, device: i64, ts_ns: i64, min_hours: usize) -> Option<f64> {
-        let hour = ts_ns.div_euclid(3_600_000_000_000);
-        let mut past: Vec<u64> = self
-            .devices
+    pub fn hourly_p95(
+        &self,
+        device: i64,
+        measure: Measure,
+        ts_ns: i64,
+        min_hours: usize,
+    ) -> Option<f64> {
+        self.devices
             .get(&device)?
-            .out_hourly
-            .iter()
-            .filter(|(h, _)| *h < hour)
-            .map(|(_, b)| *b)
-            .collect();
-        if past.len() < min_hours {
-            return None;
-        }
-        past.sort_unstable();
-        let i = ((past.len() - 1) as f64 * 0.95).round() as usize;
-        Some(past[i] as f64)
+            .hourly
+            .p95(measure, ts_ns, min_hours)
     }
 
     /// Notes a connection `device` opened in the UTC hour `hour`.

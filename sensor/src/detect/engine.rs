@@ -14,6 +14,7 @@ use super::{
     Breach, Evidence, Finding,
     baseline::{self, Baselines},
     detectors::{self, Ctx, Detector},
+    hourly::Measure,
     model::{self, Model, ModelError},
 };
 use crate::{
@@ -209,8 +210,13 @@ impl Engine {
                 .device_mut(device, &baseline::group_of(r.orig_h), ts);
             self.baseline.hold(r.orig_h, device);
             self.baseline.add_hour(device, r.ts.hour() as usize);
+            self.baseline
+                .add_hourly(device, Measure::Connections, ts, 1);
             if !resp_inside {
-                self.baseline.add_out_bytes(device, ts, r.orig_bytes);
+                self.baseline
+                    .add_hourly(device, Measure::BytesOut, ts, r.orig_bytes);
+                self.baseline
+                    .add_hourly(device, Measure::BytesIn, ts, r.resp_bytes);
             }
         }
         let server = self.baseline.holder(r.resp_h);

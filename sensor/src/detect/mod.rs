@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`model`]: the declarative model format and the shipped models.
 //! - [`baseline`]: what each device, its peers and the whole network usually do.
+//! - [`hourly`]: a device's bytes out, bytes in and connections per active hour.
 //! - [`detectors`]: the built-in detectors models name.
 //! - [`engine`]: records in, breaches out (filters, throttles, scores, device risk).
 //! - [`beacon_score`]: the beaconing score and its sub-scores.
@@ -13,6 +14,7 @@ pub mod baseline;
 pub mod beacon_score;
 pub mod detectors;
 pub mod engine;
+pub mod hourly;
 pub mod model;
 
 use chrono::{DateTime, Utc};

@@ -239,6 +239,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../models/account-discovery-rpc.toml"),
     ),
     (
+        "unusual-connection-rate",
+        include_str!("../../../models/unusual-connection-rate.toml"),
+    ),
+    (
+        "unusual-inbound-volume",
+        include_str!("../../../models/unusual-inbound-volume.toml"),
+    ),
+    (
         "edr-credential-access-lateral",
         include_str!("../../../models/edr-credential-access-lateral.toml"),
     ),

@@ -9,6 +9,7 @@ pub mod indicator;
 pub mod long_connection;
 pub mod pattern;
 pub mod rarity;
+pub mod rate;
 pub mod scan;
 pub mod volume;
 
@@ -80,6 +81,7 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
             }
         })?),
         "volume" => Box::new(volume::Volume::new(params(model)?)),
+        "rate" => Box::new(rate::Rate::new(params(model)?)),
         "indicator" => Box::new(indicator::Indicator::new(params(model)?)?),
         "pattern" => Box::new(pattern::Pattern::new(params(model)?)),
         other => {
@@ -87,7 +89,7 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
                 origin: model.name.clone(),
                 message: format!(
                     "unknown detector {other:?} (one of scan, brute_force, beacon, \
-                     long_connection, dns, rarity, volume, indicator, pattern)"
+                     long_connection, dns, rarity, volume, rate, indicator, pattern)"
                 ),
             });
         }

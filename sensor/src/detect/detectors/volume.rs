@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::{Ctx, Detector, Window, bound, uids};
-use crate::detect::{Finding, Metric, baseline::Feature};
+use crate::detect::{Finding, Metric, baseline::Feature, hourly::Measure};
 
 /// `[params]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -66,9 +66,10 @@ impl Detector for Volume {
         if network > self.p.max_network_devices {
             return Vec::new();
         }
-        let p95 = r
-            .device_id
-            .and_then(|d| ctx.baseline.out_bytes_p95(d, ts, self.p.min_hours));
+        let p95 = r.device_id.and_then(|d| {
+            ctx.baseline
+                .hourly_p95(d, Measure::BytesOut, ts, self.p.min_hours)
+        });
         let (bar, strength, compared) = match p95 {
             Some(p95) => {
                 let bar = (self.p.ratio * p95).max(self.p.min_bytes as f64);
