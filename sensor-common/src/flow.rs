@@ -117,7 +117,23 @@ pub struct FlowStats {
     pub snippets: [u8; 2],
     /// Explicit padding.
     pub _pad: [u8; 2],
+    /// Bursts after the first: payload packets that came after at least [`BURST_GAP_NS`]
+    /// without payload either way (pure ACKs and TCP keep-alives do not break a silence).
+    /// A beacon that keeps one connection open (HTTP keep-alive, a raw TCP implant) shows
+    /// its rhythm here, where no new connection shows it.
+    pub bursts: u32,
+    /// Explicit padding.
+    pub _pad2: u32,
+    /// The latest packet with payload, kernel monotonic ns (0: none yet).
+    pub last_payload_ns: u64,
+    /// The silences before the latest bursts, ms, a ring indexed by `bursts % BURST_GAPS`.
+    pub burst_gaps_ms: [u32; BURST_GAPS],
 }
+
+/// Silence on a flow after which a packet starts a new burst.
+pub const BURST_GAP_NS: u64 = 1_000_000_000;
+/// Silences kept per flow.
+pub const BURST_GAPS: usize = 8;
 
 /// How many payload snippets a direction of a flow sends: one (its first payload) for most,
 /// [`DEEP_SNIPPETS`] towards SMB (445, 139), where what an operator does (the share it
@@ -145,7 +161,7 @@ pub mod event_flags {
     pub const ENDED: u8 = 1 << 2;
 }
 
-const _: () = assert!(size_of::<FlowStats>() == 56);
+const _: () = assert!(size_of::<FlowStats>() == 104);
 
 /// One slot of the per-CPU flow cache (`FLOW_CACHE`), a write-back cache in front of the
 /// shared flow table.
@@ -182,9 +198,11 @@ pub struct FlowCacheSlot {
     pub last_seen_ns: u64,
     /// When the deltas were last written back (or the slot filled), kernel monotonic ns.
     pub flushed_ns: u64,
+    /// Latest packet with payload counted here or known to the table, kernel monotonic ns.
+    pub last_payload_ns: u64,
 }
 
-const _: () = assert!(size_of::<FlowCacheSlot>() == 104);
+const _: () = assert!(size_of::<FlowCacheSlot>() == 112);
 
 /// Slots in each CPU's flow cache (a power of two: the slot is a masked hash).
 pub const FLOW_CACHE_SLOTS: u32 = 4096;

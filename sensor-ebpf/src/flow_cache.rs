@@ -1,7 +1,7 @@
 //! The per-CPU write-back flow cache in front of the shared flow table.
 //!
 //! Most packets of a busy flow bring nothing new: no first payload, no FIN or RST, no TCP
-//! flag the table has not seen. Such a packet is counted in this CPU's cache slot for the
+//! flag the table has not seen, no burst after a silence. Such a packet is counted in this CPU's cache slot for the
 //! flow with plain adds, instead of a shared hash lookup and two atomic adds. Everything
 //! else takes the table path, after the slot's pending deltas are written back, and then
 //! fills the slot. The slot also remembers the rules generation its flow passed under, so
@@ -12,7 +12,7 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
     Counter, Direction, FlowCacheSlot, FlowKey, FlowStats,
-    flow::{FLOW_CACHE_FLUSH_NS, tcp_flags},
+    flow::{BURST_GAP_NS, FLOW_CACHE_FLUSH_NS, tcp_flags},
 };
 
 use crate::{
@@ -50,6 +50,10 @@ pub fn count(
         {
             return false;
         }
+        // Payload after a silence starts a burst, which the table counts.
+        if packet.payload_len > 0 && run.now.wrapping_sub((*slot).last_payload_ns) >= BURST_GAP_NS {
+            return false;
+        }
         let known = (*slot).tcp_flags[i];
         if flags & (tcp_flags::FIN | tcp_flags::RST) != 0 || known | flags != known {
             return false;
@@ -61,6 +65,9 @@ pub fn count(
         (*slot).packets[i] += 1;
         (*slot).bytes[i] += len;
         (*slot).last_seen_ns = run.now;
+        if packet.payload_len > 0 {
+            (*slot).last_payload_ns = run.now;
+        }
         run.tally.add(Counter::FlowCacheHit, 1);
         if run.now.wrapping_sub((*slot).flushed_ns) >= FLOW_CACHE_FLUSH_NS {
             write_back(run, slot);
@@ -98,6 +105,9 @@ pub fn write_back(run: &Run, slot: *mut FlowCacheSlot) {
             if (*slot).last_seen_ns > (*stats).last_seen_ns {
                 (*stats).last_seen_ns = (*slot).last_seen_ns;
             }
+            if (*slot).last_payload_ns > (*stats).last_payload_ns {
+                (*stats).last_payload_ns = (*slot).last_payload_ns;
+            }
             return;
         }
         let again = FlowStats {
@@ -107,6 +117,7 @@ pub fn write_back(run: &Run, slot: *mut FlowCacheSlot) {
             last_seen_ns: (*slot).last_seen_ns,
             tcp_flags: (*slot).tcp_flags,
             event_flags: (*slot).event_flags,
+            last_payload_ns: (*slot).last_payload_ns,
             ..FlowStats::default()
         };
         if FLOWS.insert(&*key, again, u64::from(BPF_NOEXIST)).is_ok() {
@@ -135,5 +146,6 @@ pub fn fill(run: &Run, slot: *mut FlowCacheSlot, key: &FlowKey, dir: Direction, 
         (*slot).bytes = [0; 2];
         (*slot).last_seen_ns = run.now;
         (*slot).flushed_ns = run.now;
+        (*slot).last_payload_ns = seen.last_payload_ns;
     }
 }

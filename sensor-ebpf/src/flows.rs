@@ -13,7 +13,7 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
     Counter, Direction, FlowCacheSlot, FlowKey, FlowStats,
     event::EventKind,
-    flow::{event_flags, payload_snippets, tcp_flags},
+    flow::{BURST_GAP_NS, BURST_GAPS, event_flags, payload_snippets, tcp_flags},
 };
 
 use crate::{
@@ -31,6 +31,8 @@ pub struct Seen {
     pub tcp_flags: [u8; 2],
     /// The entry's one-off event bits.
     pub event_flags: u8,
+    /// The entry's latest payload, ns.
+    pub last_payload_ns: u64,
 }
 
 /// Accounts a packet of `len` bytes in the shared table, after writing back what this CPU's
@@ -77,6 +79,7 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     let mut stats = FlowStats {
         first_seen_ns: now,
         last_seen_ns: now,
+        last_payload_ns: if packet.payload_len > 0 { now } else { 0 },
         initiator,
         ..FlowStats::default()
     };
@@ -108,6 +111,7 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     Some(Seen {
         tcp_flags: stats.tcp_flags,
         event_flags: stats.event_flags,
+        last_payload_ns: stats.last_payload_ns,
     })
 }
 
@@ -123,6 +127,10 @@ fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -
     unsafe {
         atomic_add(&raw mut (*stats).packets[i], 1);
         atomic_add(&raw mut (*stats).bytes[i], len);
+        if packet.payload_len > 0 {
+            note_burst(stats, now);
+            (*stats).last_payload_ns = now;
+        }
         (*stats).last_seen_ns = now;
         let seen = (*stats).tcp_flags[i];
         if seen | flags != seen {
@@ -134,6 +142,7 @@ fn update(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -
         Some(Seen {
             tcp_flags: (*stats).tcp_flags,
             event_flags: (*stats).event_flags,
+            last_payload_ns: (*stats).last_payload_ns,
         })
     }
 }
@@ -171,6 +180,36 @@ unsafe fn events_of(
                 (*stats).event_flags |= event_flags::ENDED;
                 events::flow(run, EventKind::FlowEnded, key, (*stats).initiator, flags);
             }
+        }
+    }
+}
+
+/// Counts a burst if the flow carried no payload for at least `BURST_GAP_NS` before `now`
+/// (a payload packet's time), and keeps the silence in the ring of the latest ones.
+///
+/// # Safety
+/// `stats` must point to a live flow table value.
+#[inline(always)]
+unsafe fn note_burst(stats: *mut FlowStats, now: u64) {
+    // SAFETY: guaranteed by the caller; plain stores, a lost race costs one burst.
+    unsafe {
+        let last = (*stats).last_payload_ns;
+        if last == 0 || now <= last || now - last < BURST_GAP_NS {
+            return;
+        }
+        let bursts = (*stats).bursts.wrapping_add(1);
+        (*stats).bursts = bursts;
+        let ms = (now - last) / 1_000_000;
+        let ms = if ms > u64::from(u32::MAX) {
+            u32::MAX
+        } else {
+            ms as u32
+        };
+        if let Some(slot) = (*stats)
+            .burst_gaps_ms
+            .get_mut(bursts as usize & (BURST_GAPS - 1))
+        {
+            *slot = ms;
         }
     }
 }

@@ -57,6 +57,18 @@ fn r7_replayed_attacks_raise_their_models_with_evidence() {
         // SMB and DCE-RPC read past the first payload: a job scheduled through the atsvc
         // pipe, PsExec's svcctl bind on a dynamic RPC port, mimikatz copied to C$, and
         // `net user` through samr.
+        // Beacons inside one held connection: HTTP keep-alive polling (sandcat) and a raw
+        // TCP session with a heartbeat (manx).
+        (
+            "beacon_c2/caldera__sandcat.pcap",
+            "beacon-in-connection",
+            "variation of the silences",
+        ),
+        (
+            "beacon_c2/caldera__manx-tcp.pcap",
+            "beacon-in-connection",
+            "variation of the silences",
+        ),
         (
             "lateral_smb_rdp_ssh/suricata__20171220_smb_at_schedule.pcap",
             "remote-execution-rpc",

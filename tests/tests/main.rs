@@ -20,6 +20,9 @@ mod flows;
 /// The response rules under `BPF_PROG_TEST_RUN`: every class, never-block, expiry, hits.
 mod rules;
 
+/// Bursts of payload after silences inside one connection, counted in the flow table.
+mod flow_rhythm;
+
 /// The address filter in front of the IP quarantines and blocks: kept with the rules, and
 /// rebuilt over pinned maps at load.
 mod addr_filter;

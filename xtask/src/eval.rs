@@ -25,6 +25,7 @@ const EXPECTED: [(&str, &[&str]); 7] = [
         &[
             "beacon-address",
             "beacon-hostname",
+            "beacon-in-connection",
             "long-connection",
             "watched-indicator",
         ],
@@ -49,6 +50,7 @@ const EXPECTED: [(&str, &[&str]); 7] = [
         &[
             "beacon-address",
             "beacon-hostname",
+            "beacon-in-connection",
             "rare-external-endpoint",
             "dga-names",
             "exfiltration",

@@ -53,6 +53,29 @@ pub struct ConnRecord {
     /// The application protocol and what it said (HTTP, DNS, SSH, service).
     #[serde(default)]
     pub app: AppInfo,
+    /// The connection's bursts of activity after silences (its rhythm inside itself).
+    #[serde(default, skip_serializing_if = "Rhythm::is_empty")]
+    pub rhythm: Rhythm,
+}
+
+/// Bursts of activity inside one connection: packets after a second or more of silence.
+/// A beacon that holds one connection open (HTTP keep-alive, a raw TCP implant, a tunnel's
+/// heartbeat) shows its rhythm here, where it opens no new connections to show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rhythm {
+    /// Bursts after the first.
+    #[serde(default)]
+    pub bursts: u32,
+    /// The silences before the latest bursts (the kernel keeps eight), seconds, oldest first.
+    #[serde(default)]
+    pub gaps_s: Vec<f64>,
+}
+
+impl Rhythm {
+    /// Whether the connection never fell silent and woke.
+    pub fn is_empty(&self) -> bool {
+        self.bursts == 0
+    }
 }
 
 impl ConnRecord {
@@ -108,6 +131,14 @@ impl ConnRecord {
             history: history(&flow.orig_tcp_flags, &flow.resp_tcp_flags),
             device_id: None,
             app: AppInfo::default(),
+            rhythm: Rhythm {
+                bursts: flow.bursts,
+                gaps_s: flow
+                    .burst_gaps_ms
+                    .iter()
+                    .map(|ms| f64::from(*ms) / 1e3)
+                    .collect(),
+            },
         }
     }
 }
@@ -210,6 +241,8 @@ mod tests {
             resp_tcp_flags: resp.to_owned(),
             first_seen: Utc::now(),
             last_seen: Utc::now(),
+            bursts: 0,
+            burst_gaps_ms: Vec::new(),
         }
     }
 

@@ -7,7 +7,10 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use chrono::{DateTime, Utc};
-use sensor_common::{Direction, FlowKey, FlowStats, flow::tcp_flags};
+use sensor_common::{
+    Direction, FlowKey, FlowStats,
+    flow::{BURST_GAPS, tcp_flags},
+};
 use serde::Serialize;
 
 use crate::clock::Clock;
@@ -43,6 +46,12 @@ pub struct LiveFlow {
     pub first_seen: DateTime<Utc>,
     /// Latest packet.
     pub last_seen: DateTime<Utc>,
+    /// Bursts after the first: packets after a second or more of silence.
+    #[serde(default)]
+    pub bursts: u32,
+    /// The silences before the latest bursts (up to eight), ms, oldest first.
+    #[serde(default)]
+    pub burst_gaps_ms: Vec<u32>,
 }
 
 impl LiveFlow {
@@ -82,6 +91,8 @@ impl LiveFlow {
             },
             first_seen: clock.to_utc(stats.first_seen_ns),
             last_seen: clock.to_utc(stats.last_seen_ns),
+            bursts: stats.bursts,
+            burst_gaps_ms: burst_gaps(stats),
         }
     }
 
@@ -137,6 +148,16 @@ fn flags(bits: u8) -> String {
     .filter(|(bit, _)| bits & bit != 0)
     .map(|&(_, c)| c)
     .collect()
+}
+
+/// The ring of a flow's latest silences, oldest first.
+fn burst_gaps(stats: &FlowStats) -> Vec<u32> {
+    let n = stats.bursts as usize;
+    let kept = n.min(BURST_GAPS);
+    (n + 1 - kept..=n)
+        .filter(|_| kept > 0)
+        .map(|k| stats.burst_gaps_ms[k % BURST_GAPS])
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub struct BeaconScore {
     pub median_interval_s: f64,
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile of sorted values, interpolated (0 for none).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -37,7 +38,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// 1 - |Bowley skewness| averaged with 1 - MAD/median: 1 for perfectly regular values.
-fn regularity(values: &[f64]) -> f64 {
+pub fn regularity(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let (q1, q2, q3) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));

@@ -264,6 +264,7 @@ pub fn arp_record(
         history: String::new(),
         device_id,
         app: crate::capture::protocols::AppInfo::default(),
+        rhythm: crate::capture::conn_record::Rhythm::default(),
     }
 }
 

@@ -239,6 +239,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../models/account-discovery-rpc.toml"),
     ),
     (
+        "beacon-in-connection",
+        include_str!("../../../models/beacon-in-connection.toml"),
+    ),
+    (
         "unusual-connection-rate",
         include_str!("../../../models/unusual-connection-rate.toml"),
     ),

@@ -45,9 +45,10 @@ impl Store {
                 .prepare_cached(
                     "INSERT OR IGNORE INTO connections (uid, community_id, ts_ns, duration, \
                      orig_h, orig_p, resp_h, resp_p, proto, vlan, orig_pkts, orig_bytes, \
-                     resp_pkts, resp_bytes, conn_state, history, device_id, service, app) \
+                     resp_pkts, resp_bytes, conn_state, history, device_id, service, app, \
+                     rhythm) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                     ?16, ?17, ?18, ?19)",
+                     ?16, ?17, ?18, ?19, ?20)",
                 )
                 .map_err(sql("prepare the connection insert"))?;
             for r in records {
@@ -78,6 +79,7 @@ impl Store {
                         r.device_id,
                         r.app.service,
                         serde_json::to_string(&r.app).unwrap_or_else(|_| "{}".to_owned()),
+                        serde_json::to_string(&r.rhythm).unwrap_or_else(|_| "{}".to_owned()),
                     ])
                     .map_err(sql("insert a connection"))?;
                 written.push(n > 0);
@@ -100,7 +102,7 @@ impl Store {
             .prepare_cached(
                 "SELECT uid, community_id, ts_ns, duration, orig_h, orig_p, resp_h, resp_p, \
                  proto, vlan, orig_pkts, orig_bytes, resp_pkts, resp_bytes, conn_state, \
-                 history, device_id, app FROM connections \
+                 history, device_id, app, rhythm FROM connections \
                  WHERE ts_ns >= ?1 AND ts_ns < ?2 AND (?3 IS NULL OR orig_h = ?3 OR resp_h = ?3) \
                  ORDER BY ts_ns DESC LIMIT ?4",
             )
@@ -143,7 +145,7 @@ impl Store {
 /// The columns [`read_conn`] reads, in its order.
 pub(crate) const CONN_COLUMNS: &str = "uid, community_id, ts_ns, duration, orig_h, orig_p, \
      resp_h, resp_p, proto, vlan, orig_pkts, orig_bytes, resp_pkts, resp_bytes, conn_state, \
-     history, device_id, app";
+     history, device_id, app, rhythm";
 
 /// A record from a row of [`CONN_COLUMNS`].
 pub(crate) fn read_conn(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnRecord> {
@@ -173,6 +175,7 @@ pub(crate) fn read_conn(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnRecord>
         history: row.get(15)?,
         device_id: row.get(16)?,
         app: serde_json::from_str(&row.get::<_, String>(17)?).unwrap_or_default(),
+        rhythm: serde_json::from_str(&row.get::<_, String>(18)?).unwrap_or_default(),
     })
 }
 
@@ -205,6 +208,10 @@ pub(crate) mod tests {
             app: crate::capture::protocols::AppInfo {
                 service: Some("http".to_owned()),
                 ..Default::default()
+            },
+            rhythm: crate::capture::conn_record::Rhythm {
+                bursts: 9,
+                gaps_s: vec![20.0, 20.5, 19.5],
             },
         }
     }

@@ -124,7 +124,7 @@ impl Store {
             .map_err(sql("prepare the export query"))?;
         // The id comes after the record's columns, which `read_conn` reads from 0.
         stmt.query_map(params![after, limit as i64], |r| {
-            Ok((r.get(18)?, read_conn(r)?))
+            Ok((r.get(19)?, read_conn(r)?))
         })
         .map_err(sql("query connections to export"))?
         .collect::<Result<_, _>>()

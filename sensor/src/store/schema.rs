@@ -18,6 +18,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 
@@ -225,6 +226,11 @@ CREATE TABLE device_tags (
     tag       TEXT NOT NULL,
     PRIMARY KEY (device_id, tag)
 );
+";
+
+/// Connections: their rhythm inside themselves (bursts after silences), JSON.
+const V11: &str = "
+ALTER TABLE connections ADD COLUMN rhythm TEXT NOT NULL DEFAULT '{}';
 ";
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub fn record(i: usize) -> ConnRecord {
         history: "SAFhaf".to_owned(),
         device_id: None,
         app: sensor::capture::protocols::AppInfo::default(),
+        rhythm: sensor::capture::conn_record::Rhythm::default(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod pattern;
 pub mod rarity;
 pub mod rate;
 pub mod scan;
+pub mod session_beacon;
 pub mod volume;
 
 use std::collections::VecDeque;
@@ -82,6 +83,7 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
         })?),
         "volume" => Box::new(volume::Volume::new(params(model)?)),
         "rate" => Box::new(rate::Rate::new(params(model)?)),
+        "session_beacon" => Box::new(session_beacon::SessionBeacon::new(params(model)?)),
         "indicator" => Box::new(indicator::Indicator::new(params(model)?)?),
         "pattern" => Box::new(pattern::Pattern::new(params(model)?)),
         other => {
@@ -89,7 +91,7 @@ pub fn build(model: &Model) -> Result<Box<dyn Detector>, ModelError> {
                 origin: model.name.clone(),
                 message: format!(
                     "unknown detector {other:?} (one of scan, brute_force, beacon, \
-                     long_connection, dns, rarity, volume, rate, indicator, pattern)"
+                     long_connection, session_beacon, dns, rarity, volume, rate, indicator, pattern)"
                 ),
             });
         }
