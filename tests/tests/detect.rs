@@ -325,3 +325,27 @@ fn r7_smb_shares_files_and_rpc_interfaces_reach_the_records() {
         assert!(found, "{file}: no record with {field} {want:?} in {conns}");
     }
 }
+
+/// A beacon that holds its connection open is judged while the connection is open (ten
+/// minutes in, on the rhythm so far), not when it ends half an hour later; and once.
+#[test]
+fn r7_a_held_beacon_is_judged_while_open_and_once() {
+    if !env::require_root("r7_a_held_beacon_is_judged_while_open_and_once") {
+        return;
+    }
+    let breaches = replay_breaches("detect-held", "beacon_c2/caldera__sandcat.pcap", &[]);
+    let held: Vec<&Value> = breaches
+        .iter()
+        .filter(|b| b["model"] == "beacon-in-connection")
+        .collect();
+    assert_eq!(held.len(), 1, "{breaches:?}");
+    let bursts = held[0]["evidence"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "bursts")
+        .and_then(|m| m["observed"].as_f64())
+        .unwrap();
+    // The connection woke 34 times in all; judged while open, it had woken fewer.
+    assert!((8.0..34.0).contains(&bursts), "judged on {bursts} bursts");
+}

@@ -77,7 +77,8 @@ impl Pipeline {
     }
 
     /// Records and removes the flows due at kernel time `now_ns`, and judges the new
-    /// records (breaches are stored; a failure to store them is logged, not fatal).
+    /// records and, once a minute, the connections held open for ten minutes or more
+    /// (breaches are stored; a failure to store them is logged, not fatal).
     pub fn sweep(&mut self, store: &mut Store, now_ns: u64) -> Result<Swept, SweepError> {
         let mut swept = self.sweeper.sweep(
             &mut self.table,
@@ -86,9 +87,13 @@ impl Pipeline {
             &self.inventory,
             &self.clock,
             now_ns,
+            self.engine.is_some(),
         )?;
         if let Some(engine) = self.engine.as_mut() {
             swept.breaches = record_breaches(store, engine.observe(&swept.records));
+            // Connections held open are judged on their duration and rhythm so far; their
+            // final records, when they end, are throttled on the same keys.
+            swept.breaches += record_breaches(store, engine.observe_open(&swept.held));
             if swept.breaches > 0 {
                 self.wake.notify_one();
             }

@@ -98,23 +98,44 @@ pub struct Swept {
     pub records: Vec<ConnRecord>,
     /// Breaches they raised.
     pub breaches: usize,
+    /// Provisional records of connections held open for [`HELD_AFTER`] or longer, made
+    /// every [`HELD_EVERY`] when asked: judged by the models of one connection's duration
+    /// and rhythm, not stored, not learned from.
+    pub held: Vec<ConnRecord>,
 }
+
+/// Age from which an open connection is judged before it ends.
+pub const HELD_AFTER: Duration = Duration::from_mins(10);
+/// How often held connections are judged.
+pub const HELD_EVERY: Duration = Duration::from_mins(1);
 
 /// Sweeps flows into records.
 #[derive(Debug)]
 pub struct Sweeper {
     timeouts: Timeouts,
     boot_id: String,
+    /// When held connections were last judged, kernel monotonic ns.
+    held_ns: std::cell::Cell<u64>,
 }
 
 impl Sweeper {
     /// A sweeper with these timeouts; `boot_id` keeps uids unique across reboots (the
     /// kernel clock restarts, and with it the flows' first-seen times).
     pub fn new(timeouts: Timeouts, boot_id: String) -> Self {
-        Self { timeouts, boot_id }
+        Self {
+            timeouts,
+            boot_id,
+            held_ns: std::cell::Cell::new(0),
+        }
     }
 
-    /// Records and removes every flow idle past its timeout at monotonic time `now_ns`.
+    /// Records and removes every flow idle past its timeout at monotonic time `now_ns`;
+    /// with `judge_held`, also makes the provisional records of held connections when
+    /// they are due for it (see [`Swept::held`]).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the pipeline's parts, each borrowed"
+    )]
     pub fn sweep(
         &self,
         table: &mut FlowTable,
@@ -123,19 +144,27 @@ impl Sweeper {
         inventory: &Inventory,
         clock: &Clock,
         now_ns: u64,
+        judge_held: bool,
     ) -> Result<Swept, SweepError> {
         let entries = table.entries()?;
         let live = entries.len();
-        let due: Vec<(FlowKey, FlowStats)> = entries
-            .into_iter()
-            .filter(|(k, s)| {
+        let (due, open): (Vec<(FlowKey, FlowStats)>, Vec<_>) =
+            entries.into_iter().partition(|(k, s)| {
                 let timeout = self.timeouts.of(k, s).as_nanos() as u64;
                 now_ns.saturating_sub(s.last_seen_ns) >= timeout
-            })
-            .collect();
+            });
+        let held = if judge_held
+            && now_ns.saturating_sub(self.held_ns.get()) >= HELD_EVERY.as_nanos() as u64
+        {
+            self.held_ns.set(now_ns);
+            self.held(&open, store, inventory, clock, now_ns)?
+        } else {
+            Vec::new()
+        };
         if due.is_empty() {
             return Ok(Swept {
                 live,
+                held,
                 ..Swept::default()
             });
         }
@@ -181,7 +210,34 @@ impl Sweeper {
             stored: records.len(),
             records,
             breaches: 0,
+            held,
         })
+    }
+
+    /// Provisional records of the `open` flows held for [`HELD_AFTER`] or longer at
+    /// `now_ns`, with the uid their final records will have; their payloads stay kept for
+    /// those.
+    fn held(
+        &self,
+        open: &[(FlowKey, FlowStats)],
+        store: &mut Store,
+        inventory: &Inventory,
+        clock: &Clock,
+        now_ns: u64,
+    ) -> Result<Vec<ConnRecord>, SweepError> {
+        let age = HELD_AFTER.as_nanos() as u64;
+        let mut out = Vec::new();
+        for (key, stats) in open
+            .iter()
+            .filter(|(_, s)| s.first_seen_ns != 0 && now_ns.saturating_sub(s.first_seen_ns) >= age)
+        {
+            let mut record = ConnRecord::from_flow(&LiveFlow::from_kernel(key, stats, clock));
+            record.uid = self.uid(key, stats.first_seen_ns);
+            let ts = record.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            record.device_id = inventory.device_for(store, record.orig_h, ts)?;
+            out.push(record);
+        }
+        Ok(out)
     }
 
     /// `C` and 17 base64url characters of SHA-1(boot id, flow key, first packet time).

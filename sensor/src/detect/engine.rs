@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use tracing::{info, warn};
 
+pub use super::arp::{ARP, arp_record};
 use super::{
     Breach, Evidence, Finding,
     baseline::{self, Baselines},
@@ -139,12 +140,25 @@ impl Engine {
     /// (which has seen the most: a 100-port scan swept at once is one breach about 100
     /// ports, not one about the 30th).
     pub fn observe(&mut self, records: &[ConnRecord]) -> Vec<Breach> {
+        self.judge(records, false)
+    }
+
+    /// Judges provisional records of connections still open, with the models whose
+    /// detectors judge open connections (long connections, beacons inside one connection);
+    /// nothing is learned from them (their final records teach the baselines).
+    pub fn observe_open(&mut self, records: &[ConnRecord]) -> Vec<Breach> {
+        self.judge(records, true)
+    }
+
+    fn judge(&mut self, records: &[ConnRecord], open: bool) -> Vec<Breach> {
         let mut sorted: Vec<&ConnRecord> = records.iter().collect();
         sorted.sort_by_key(|r| r.ts);
         let mut found: Vec<(usize, Finding)> = Vec::new();
         for r in sorted {
-            self.first = Some(self.first.map_or(r.ts, |f| f.min(r.ts)));
-            self.last = Some(self.last.map_or(r.ts, |l| l.max(r.ts)));
+            if !open {
+                self.first = Some(self.first.map_or(r.ts, |f| f.min(r.ts)));
+                self.last = Some(self.last.map_or(r.ts, |l| l.max(r.ts)));
+            }
             let observed_s = match (self.first, self.last) {
                 (Some(f), Some(l)) => (l - f).num_milliseconds() as f64 / 1000.0,
                 _ => 0.0,
@@ -158,7 +172,9 @@ impl Engine {
                 baseline::features(r, orig_inside, resp_inside)
             };
             for (i, active) in self.models.iter_mut().enumerate() {
-                if !active.model.filter.admits(r, orig_inside, resp_inside) {
+                if (open && !active.detector.judges_open())
+                    || !active.model.filter.admits(r, orig_inside, resp_inside)
+                {
                     continue;
                 }
                 // ARP pseudo-records go only to models that ask for them by name.
@@ -184,11 +200,13 @@ impl Engine {
                     }
                 }
             }
-            self.learn(r, orig_inside, resp_inside, features);
+            if !open {
+                self.learn(r, orig_inside, resp_inside, features);
+            }
         }
         found
             .into_iter()
-            .filter_map(|(i, f)| judge(&mut self.throttle, &self.models[i].model, f))
+            .filter_map(|(i, f)| score(&mut self.throttle, &self.models[i].model, f))
             .collect()
     }
 
@@ -234,42 +252,8 @@ impl Engine {
     }
 }
 
-/// The protocol name of ARP pseudo-records.
-pub const ARP: &str = "arp";
-
-/// An ARP request as a record, so the scan models see ARP sweeps: `orig_p` 1 (the
-/// request op), no uid (there is no connection record to point to).
-pub fn arp_record(
-    ts: DateTime<Utc>,
-    sender: std::net::IpAddr,
-    target: std::net::IpAddr,
-    device_id: Option<i64>,
-) -> ConnRecord {
-    ConnRecord {
-        uid: String::new(),
-        community_id: String::new(),
-        ts,
-        duration: 0.0,
-        orig_h: sender,
-        orig_p: 1,
-        resp_h: target,
-        resp_p: 0,
-        proto: ARP.to_owned(),
-        vlan: Vec::new(),
-        orig_pkts: 1,
-        orig_bytes: 0,
-        resp_pkts: 0,
-        resp_bytes: 0,
-        conn_state: "OTH".to_owned(),
-        history: String::new(),
-        device_id,
-        app: crate::capture::protocols::AppInfo::default(),
-        rhythm: crate::capture::conn_record::Rhythm::default(),
-    }
-}
-
 /// Scores and throttles a finding.
-fn judge(
+fn score(
     throttle: &mut HashMap<(String, String), DateTime<Utc>>,
     model: &Model,
     f: Finding,

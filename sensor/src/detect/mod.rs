@@ -8,8 +8,10 @@
 //! - [`hourly`]: a device's bytes out, bytes in and connections per active hour.
 //! - [`detectors`]: the built-in detectors models name.
 //! - [`engine`]: records in, breaches out (filters, throttles, scores, device risk).
+//! - [`arp`]: ARP requests as pseudo-records, for the scan models.
 //! - [`beacon_score`]: the beaconing score and its sub-scores.
 
+pub mod arp;
 pub mod baseline;
 pub mod beacon_score;
 pub mod detectors;

@@ -52,4 +52,8 @@ impl Detector for LongConnection {
             connections: vec![r.uid.clone()],
         }]
     }
+
+    fn judges_open(&self) -> bool {
+        true
+    }
 }

@@ -65,6 +65,13 @@ impl Ctx<'_> {
 pub trait Detector: Send {
     /// Looks at one record.
     fn observe(&mut self, ctx: &Ctx<'_>) -> Vec<Finding>;
+
+    /// Whether it judges a connection that is still open (a provisional record of a held
+    /// connection): true for detectors of one connection's own duration or rhythm, which
+    /// would otherwise wait, for days perhaps, for the connection to end.
+    fn judges_open(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the detector `model` names.

@@ -109,6 +109,10 @@ impl Detector for SessionBeacon {
             connections: vec![r.uid.clone()],
         }]
     }
+
+    fn judges_open(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -120,7 +124,7 @@ mod tests {
         detect::{engine::Engine, model},
     };
 
-    fn held(gaps: &[f64], to: &str) -> Vec<String> {
+    fn record(gaps: &[f64], to: &str) -> crate::capture::ConnRecord {
         let ts = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let mut r = crate::detect::engine::arp_record(
             ts,
@@ -140,12 +144,51 @@ mod tests {
             bursts: 40,
             gaps_s: gaps.to_vec(),
         };
-        let mut e = Engine::new(
+        r
+    }
+
+    fn engine() -> Engine {
+        Engine::new(
             model::load(None).unwrap(),
             vec!["10.0.0.0/8".parse().unwrap()],
         )
-        .unwrap();
-        e.observe(&[r]).into_iter().map(|b| b.model).collect()
+        .unwrap()
+    }
+
+    fn held(gaps: &[f64], to: &str) -> Vec<String> {
+        let r = record(gaps, to);
+        engine()
+            .observe(&[r])
+            .into_iter()
+            .map(|b| b.model)
+            .collect()
+    }
+
+    /// A connection still open is judged on its rhythm so far, by the models of one
+    /// connection only, and its final record does not raise the same breach again.
+    #[test]
+    fn a_held_connection_is_judged_while_open_and_once() {
+        let mut e = engine();
+        let mut open = record(&[20.1; 8], "203.0.113.9");
+        // Also a tool's user agent, which only a finished record's models judge.
+        open.app.http = Some(crate::capture::protocols::http::Http {
+            method: "POST".into(),
+            uri: "/beacon".into(),
+            user_agent: Some("curl/8.0".into()),
+            ..Default::default()
+        });
+        let fired: Vec<String> = e
+            .observe_open(std::slice::from_ref(&open))
+            .into_iter()
+            .map(|b| b.model)
+            .collect();
+        assert_eq!(fired, ["beacon-in-connection"]);
+        let fired: Vec<String> = e.observe(&[open]).into_iter().map(|b| b.model).collect();
+        assert!(
+            !fired.contains(&"beacon-in-connection".to_owned()),
+            "{fired:?}"
+        );
+        assert!(fired.contains(&"tool-user-agent".to_owned()), "{fired:?}");
     }
 
     #[test]
