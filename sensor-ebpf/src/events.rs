@@ -264,14 +264,7 @@ pub fn rule_hit(run: &Run, packet: &Packet, matched: Counter, rule: &RuleValue) 
     unsafe {
         (*event).header = header(run, EventKind::RuleHit);
         // Built in the record: the stack has no room for a second key.
-        let (key, direction) = FlowKey::canonical(
-            packet.src,
-            packet.src_port,
-            packet.dst,
-            packet.dst_port,
-            packet.proto,
-            packet.vlan,
-        );
+        let (key, direction) = packet.flow_key();
         (*event).key = key;
         (*event).direction = direction as u8;
         (*event).kind = rule.kind;

@@ -34,7 +34,7 @@ use aya_ebpf::{
 };
 use maps::Tally;
 use run::Run;
-use sensor_common::{Counter, FlowKey, rule::active};
+use sensor_common::{Counter, rule::active};
 
 /// Entry point: one exit that records the verdict. Frags-aware, so jumbo and GRO frames
 /// (and `sensor replay` frames longer than a page) are seen whole: headers are read from
@@ -96,14 +96,7 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
     if run.config.active_rules & active::BY_ADDRESS != 0 && rules::drop_by_address(&run, packet) {
         return Ok(xdp_action::XDP_DROP);
     }
-    let (key, dir) = FlowKey::canonical(
-        packet.src,
-        packet.src_port,
-        packet.dst,
-        packet.dst_port,
-        packet.proto,
-        packet.vlan,
-    );
+    let (key, dir) = packet.flow_key();
     // The common case: a packet of a flow this CPU's cache holds, that passed the current
     // rules and brings nothing new, is counted there and passed. A connection's opening SYN
     // leaves the cache alone: its flow is almost always new (a scan or a flood is nothing

@@ -24,7 +24,7 @@ use network_types::{
     vlan::VlanHdr,
 };
 use sensor_common::{
-    Counter,
+    Counter, Direction, FlowKey,
     flow::{icmp_ports, tcp_flags},
 };
 
@@ -150,6 +150,19 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// The packet's flow, canonical, and the direction the packet travels in it.
+    #[inline(always)]
+    pub fn flow_key(&self) -> (FlowKey, Direction) {
+        FlowKey::canonical(
+            self.src,
+            self.src_port,
+            self.dst,
+            self.dst_port,
+            self.proto,
+            self.vlan,
+        )
+    }
+
     /// A TCP SYN without ACK: the first packet of a connection.
     #[inline(always)]
     pub fn opens_tcp(&self) -> bool {

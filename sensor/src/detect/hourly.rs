@@ -95,6 +95,34 @@ impl Hourly {
     }
 }
 
+/// The bar a window's total must reach against a device's history: `ratio` times its
+/// 95th-percentile hour `p95` but never below `min`, or `min_unlearned` when it has too
+/// little history (`p95` is `None`). Returns the bar, the strength of `total` over it (0.6
+/// at the bar, 1 at four times it) and what the bar is, for the evidence.
+pub fn bar(
+    p95: Option<f64>,
+    ratio: f64,
+    min: u64,
+    min_unlearned: u64,
+    total: f64,
+) -> (f64, f64, &'static str) {
+    match p95 {
+        Some(p95) => {
+            let bar = (ratio * p95).max(min as f64);
+            (
+                bar,
+                (total / bar / 4.0).mul_add(0.4, 0.6).min(1.0),
+                "the device's 95th-percentile hour times ratio",
+            )
+        }
+        None => (
+            min_unlearned as f64,
+            0.6,
+            "the bar for a device with too little history",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{HOUR_NS, Hourly, Measure};

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::{Ctx, Detector, Window, bound, uids};
-use crate::detect::{Finding, Metric, hourly::Measure};
+use crate::detect::{
+    Finding, Metric,
+    hourly::{self, Measure},
+};
 
 /// `[params]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,21 +73,13 @@ impl Detector for Rate {
             ctx.baseline
                 .hourly_p95(d, self.p.measure, ctx.ts_ns(), self.p.min_hours)
         });
-        let (bar, strength, compared) = match p95 {
-            Some(p95) => {
-                let bar = (self.p.ratio * p95).max(self.p.min_value as f64);
-                (
-                    bar,
-                    (total as f64 / bar / 4.0).mul_add(0.4, 0.6),
-                    "the device's 95th-percentile hour times ratio",
-                )
-            }
-            None => (
-                self.p.min_value_unlearned as f64,
-                0.6,
-                "min_value_unlearned (too little history)",
-            ),
-        };
+        let (bar, strength, compared) = hourly::bar(
+            p95,
+            self.p.ratio,
+            self.p.min_value,
+            self.p.min_value_unlearned,
+            total as f64,
+        );
         if (total as f64) < bar {
             return Vec::new();
         }
@@ -102,7 +97,7 @@ impl Detector for Rate {
             key: format!("{key} {label}"),
             device_id: r.device_id,
             ts: r.ts,
-            strength: strength.min(1.0),
+            strength,
             metrics: vec![Metric::against(label, total as f64, bar, compared)],
             connections: uids(w.iter().map(|(_, (_, u))| u)),
         }]

@@ -7,7 +7,11 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::{Ctx, Detector, Window, bound, uids};
-use crate::detect::{Finding, Metric, baseline::Feature, hourly::Measure};
+use crate::detect::{
+    Finding, Metric,
+    baseline::Feature,
+    hourly::{self, Measure},
+};
 
 /// `[params]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,21 +74,13 @@ impl Detector for Volume {
             ctx.baseline
                 .hourly_p95(d, Measure::BytesOut, ts, self.p.min_hours)
         });
-        let (bar, strength, compared) = match p95 {
-            Some(p95) => {
-                let bar = (self.p.ratio * p95).max(self.p.min_bytes as f64);
-                (
-                    bar,
-                    (sent as f64 / bar / 4.0).mul_add(0.4, 0.6),
-                    "the device's 95th-percentile hour times ratio",
-                )
-            }
-            None => (
-                self.p.min_bytes_unlearned as f64,
-                0.6,
-                "min_bytes_unlearned (too little history)",
-            ),
-        };
+        let (bar, strength, compared) = hourly::bar(
+            p95,
+            self.p.ratio,
+            self.p.min_bytes,
+            self.p.min_bytes_unlearned,
+            sent as f64,
+        );
         if (sent as f64) < bar {
             return Vec::new();
         }
@@ -97,7 +93,7 @@ impl Detector for Volume {
             key,
             device_id: r.device_id,
             ts: r.ts,
-            strength: strength.min(1.0),
+            strength,
             metrics: vec![
                 Metric::against("bytes out", sent as f64, bar, compared),
                 Metric::against(
