@@ -86,11 +86,13 @@ impl Detector for Rate {
         let label = self.p.measure.label();
         let shown = match self.p.measure {
             Measure::Connections => format!("{total} connections"),
-            Measure::BytesIn | Measure::BytesOut => format!("{:.1} MB", total as f64 / 1e6),
+            Measure::BytesIn | Measure::BytesOut => {
+                format!("{:.1} MB ({label})", total as f64 / 1e6)
+            }
         };
         vec![Finding {
             summary: format!(
-                "{key}: {shown} ({label}) within {}, {:.0}x its usual busiest hour",
+                "{key}: {shown} within {}, {:.0}x its usual busiest hour",
                 humantime::format_duration(ctx.window),
                 p95.map_or(0.0, |p| total as f64 / p.max(1.0))
             ),
