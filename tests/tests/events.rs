@@ -1,6 +1,6 @@
 //! The ring buffer under `BPF_PROG_TEST_RUN`: flow opened and ended, the first payload of
 //! each direction (and only the first), ARP and DHCP observations, the new-flow rate guard,
-//! flow openings batched while a CPU opens many.
+//! flow openings batched while a CPU opens many, the first few payloads towards SMB.
 
 use aya::maps::{MapData, RingBuf};
 use sensor::{
@@ -10,6 +10,7 @@ use sensor::{
 use sensor_common::{
     Config, Counter, Direction, FlowKey,
     event::{EventKind, FLOW_BATCH_ABOVE_PER_SEC, FLOW_BATCH_LEN, FLOW_BATCH_MAX_AGE_NS},
+    flow::DEEP_SNIPPETS,
 };
 use sensor_tests::{
     env,
@@ -304,4 +305,47 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
 
 fn nix_cpu_set() -> nix::sched::CpuSet {
     nix::sched::CpuSet::new()
+}
+
+/// Towards SMB the program sends the first `DEEP_SNIPPETS` client payloads, in order (the
+/// share and the pipes come after the negotiation), and the server's first only; elsewhere
+/// one each way.
+#[test]
+fn r4_smb_clients_send_their_first_payloads_elsewhere_one() {
+    if !env::require_root("r4_smb_clients_send_their_first_payloads_elsewhere_one") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    for port in [445u16, 8080] {
+        dp.test_run(&tcp4(A, 41000, B, port, 0x02, b"")).unwrap();
+        dp.test_run(&tcp4(B, port, A, 41000, 0x12, b"")).unwrap();
+        for i in 0..12u8 {
+            dp.test_run(&tcp4(A, 41000, B, port, 0x18, &[b'm', i]))
+                .unwrap();
+            dp.test_run(&tcp4(B, port, A, 41000, 0x18, &[b'r', i]))
+                .unwrap();
+        }
+    }
+    let events = drain(&mut ring);
+    let sent = |port: u16, from_client: bool| -> Vec<Vec<u8>> {
+        let (key, client_dir) = FlowKey::canonical(mapped(A), 41000, mapped(B), port, 6, [0, 0]);
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Payload(p)
+                    if p.key == key && (p.direction == client_dir as u8) == from_client =>
+                {
+                    e.payload().map(<[u8]>::to_vec)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let smb_client = sent(445, true);
+    let want: Vec<Vec<u8>> = (0..DEEP_SNIPPETS).map(|i| vec![b'm', i]).collect();
+    assert_eq!(smb_client, want, "the first client payloads, in order");
+    assert_eq!(sent(445, false), [vec![b'r', 0]], "the server's first only");
+    assert_eq!(sent(8080, true), [vec![b'm', 0]]);
+    assert_eq!(sent(8080, false), [vec![b'r', 0]]);
 }
