@@ -6,7 +6,7 @@
 //! the same uids again after a restart and the store ignores them: nothing committed is
 //! lost and no uid is stored twice.
 
-use std::time::Duration;
+use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sensor_common::{FlowKey, FlowStats, flow::tcp_flags};
@@ -108,6 +108,8 @@ pub struct Swept {
 pub const HELD_AFTER: Duration = Duration::from_mins(10);
 /// How often held connections are judged.
 pub const HELD_EVERY: Duration = Duration::from_mins(1);
+/// Held connections judged at most per pass (the longest held first).
+pub const HELD_MAX: usize = 20_000;
 
 /// Sweeps flows into records.
 #[derive(Debug)]
@@ -215,8 +217,9 @@ impl Sweeper {
     }
 
     /// Provisional records of the `open` flows held for [`HELD_AFTER`] or longer at
-    /// `now_ns`, with the uid their final records will have; their payloads stay kept for
-    /// those.
+    /// `now_ns` (at most [`HELD_MAX`], the longest held first), with the uid their final
+    /// records will have; their payloads stay kept for those. Devices are only looked up,
+    /// once per address: a provisional record creates and touches nothing.
     fn held(
         &self,
         open: &[(FlowKey, FlowStats)],
@@ -226,15 +229,29 @@ impl Sweeper {
         now_ns: u64,
     ) -> Result<Vec<ConnRecord>, SweepError> {
         let age = HELD_AFTER.as_nanos() as u64;
-        let mut out = Vec::new();
-        for (key, stats) in open
+        let mut held: Vec<&(FlowKey, FlowStats)> = open
             .iter()
             .filter(|(_, s)| s.first_seen_ns != 0 && now_ns.saturating_sub(s.first_seen_ns) >= age)
-        {
+            .collect();
+        held.sort_by_key(|(_, s)| s.first_seen_ns);
+        let mut devices: HashMap<IpAddr, Option<i64>> = HashMap::new();
+        let mut out = Vec::with_capacity(held.len().min(HELD_MAX));
+        for (key, stats) in held.into_iter().take(HELD_MAX) {
             let mut record = ConnRecord::from_flow(&LiveFlow::from_kernel(key, stats, clock));
             record.uid = self.uid(key, stats.first_seen_ns);
             let ts = record.ts.timestamp_nanos_opt().unwrap_or(i64::MAX);
-            record.device_id = inventory.device_for(store, record.orig_h, ts)?;
+            let ip = record.orig_h;
+            record.device_id = if let Some(device) = devices.get(&ip) {
+                *device
+            } else {
+                let device = if inventory.is_internal(ip) {
+                    store.device_at(ip, ts)?
+                } else {
+                    None
+                };
+                devices.insert(ip, device);
+                device
+            };
             out.push(record);
         }
         Ok(out)
