@@ -263,7 +263,7 @@ pub fn rule_hit(run: &Run, packet: &Packet, matched: Counter, rule: &RuleValue) 
     // SAFETY: as in `flow`.
     unsafe {
         (*event).header = header(run, EventKind::RuleHit);
-        // Built in the record: the stack has no room for a second key.
+        // Built in the record, not copied there through the stack.
         let (key, direction) = packet.flow_key();
         (*event).key = key;
         (*event).direction = direction as u8;
