@@ -64,6 +64,23 @@ pub fn resolve(ns: &Netns, name: &str) -> String {
     .unwrap_or_default()
 }
 
+/// Sends `data` to `ip:port` from `ns` over one TCP connection; whether it went.
+pub fn send(ns: &Netns, ip: &str, port: u16, data: &[u8]) -> anyhow::Result<bool> {
+    use std::io::Write as _;
+    let mut child = ns
+        .command("nc")
+        .args(["-N", "-w", "3", ip, &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("failed to run nc")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(data).context("failed to feed nc")?;
+    }
+    Ok(child.wait().context("failed to wait for nc")?.success())
+}
+
 /// Sends `bytes` zeros to `ip:port` from `ns` over one TCP connection; whether it went.
 pub fn push(ns: &Netns, ip: &str, port: u16, bytes: u64) -> anyhow::Result<bool> {
     let status = ns

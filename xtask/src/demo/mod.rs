@@ -9,6 +9,7 @@
 //! Everything it makes is removed at the end, on error and on Ctrl-C.
 
 mod acts;
+mod psexec;
 mod services;
 mod story;
 mod summary;

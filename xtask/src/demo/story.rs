@@ -16,7 +16,7 @@ use xtask::{
     office::{self, Office},
 };
 
-use super::{Cli, POLICY, acts, services, summary::Summary};
+use super::{Cli, POLICY, acts, psexec, services, summary::Summary};
 use crate::process::{banner, run as run_cmd, say, sensor_json};
 
 pub(super) fn tell(
@@ -210,6 +210,14 @@ pub(super) fn tell(
     ));
     acts::scan(ws02, "10.77.1.20")?;
     say("  ws-02: nmap -sT -p 1-1024 fs-01");
+    let mut admin = services::sink(lab.host("fs-01"), "10.77.1.20", 445)?;
+    let opened = acts::send(ws02, "10.77.1.20", 445, &psexec::opening("fs-01"))?;
+    let _ = admin.wait();
+    say(&format!(
+        "  ws-02: connects to \\\\fs-01\\ADMIN$ and binds to its service manager (svcctl), \
+         as PsExec does -> {}",
+        done(opened)
+    ));
     let mut smb = services::sink(lab.host("fs-01"), "10.77.1.20", 445)?;
     let wrote = acts::push(ws02, "10.77.1.20", 445, 60_000_000)?;
     let _ = smb.wait();
@@ -232,6 +240,8 @@ pub(super) fn tell(
         ("ws-02", "10.77.1.12", "rare-user-agent"),
         ("ws-02", "10.77.1.12", "scan-vertical"),
         ("ws-02", "10.77.1.12", "lateral-movement"),
+        ("ws-02", "10.77.1.12", "admin-share"),
+        ("ws-02", "10.77.1.12", "remote-execution-rpc"),
         ("ws-02", "10.77.1.12", "smb-write-volume"),
         ("fs-01", "10.77.1.20", "exfiltration"),
     ];

@@ -33,6 +33,8 @@ const IOCTL: u16 = 0x000b;
 const PIPE_TRANSCEIVE: u32 = 0x0011_c017;
 /// Names kept per connection at most.
 const MAX_NAMES: usize = 16;
+/// Messages read per segment, and compounded requests per message, at most.
+const MAX_FRAMES: usize = 8;
 
 impl Smb {
     /// Reads the client's messages; `rpc` gathers the RPC interfaces of the binds written
@@ -44,18 +46,29 @@ impl Smb {
         let mut smb = Self::default();
         let mut seen = false;
         for snippet in snippets {
-            // NetBIOS session message: type 0, then a 3-byte length.
-            if snippet.first() != Some(&0) || snippet.get(4..8) != Some(b"\xfeSMB") {
-                continue;
-            }
-            seen = true;
-            let mut at = 4;
-            // Compounded requests: each header says where the next one starts.
-            for _ in 0..8 {
-                let Some(next) = smb.request(snippet, at, rpc) else {
+            // NetBIOS session messages, one after another in the segment: type 0, a 3-byte
+            // length, then an SMB2 message.
+            let mut frame = 0;
+            for _ in 0..MAX_FRAMES {
+                if snippet.get(frame) != Some(&0)
+                    || snippet.get(frame + 4..frame + 8) != Some(b"\xfeSMB")
+                {
+                    break;
+                }
+                seen = true;
+                // Compounded requests: each header says where the next one starts.
+                let mut at = frame + 4;
+                for _ in 0..MAX_FRAMES {
+                    let Some(next) = smb.request(snippet, at, rpc) else {
+                        break;
+                    };
+                    at += next;
+                }
+                let Some(len) = snippet.get(frame + 1..frame + 4) else {
                     break;
                 };
-                at += next;
+                frame += 4
+                    + (usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]));
             }
         }
         seen.then_some(smb)
@@ -158,7 +171,8 @@ mod tests {
         h.extend_from_slice(&command.to_le_bytes());
         h.resize(64, 0);
         h.extend_from_slice(body);
-        let mut p = vec![0, 0, 0, h.len() as u8];
+        let len = h.len() as u32;
+        let mut p = vec![0, (len >> 16) as u8, (len >> 8) as u8, len as u8];
         p.extend(h);
         p
     }
@@ -199,6 +213,16 @@ mod tests {
         assert_eq!(smb.files, ["temp\\mimikatz.exe", "svcctl"]);
         assert_eq!(rpc, ["svcctl"]);
         assert_eq!(smb.admin_shares().collect::<Vec<_>>(), ["\\\\admin-pc\\c$"]);
+    }
+
+    #[test]
+    fn messages_sent_in_one_segment_are_all_read() {
+        let mut rpc = Vec::new();
+        let mut segment = tree_connect("\\\\fs-01\\ADMIN$");
+        segment.extend(create("svcctl"));
+        let smb = Smb::parse([segment.as_slice()], &mut rpc).unwrap();
+        assert_eq!(smb.trees, ["\\\\fs-01\\ADMIN$"]);
+        assert_eq!(rpc, ["svcctl"]);
     }
 
     #[test]
