@@ -141,5 +141,36 @@ fn detail(app: &crate::capture::protocols::AppInfo) -> String {
             s.server.as_deref().unwrap_or("-")
         );
     }
-    String::new()
+    let mut parts = Vec::new();
+    if let Some(smb) = &app.smb {
+        parts.extend(smb.trees.iter().map(|t| format!("tree {t}")));
+        parts.extend(smb.files.iter().map(|f| format!("open {f}")));
+    }
+    if !app.rpc.is_empty() {
+        parts.push(format!("rpc {}", app.rpc.join(",")));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detail;
+    use crate::capture::protocols::{AppInfo, smb::Smb};
+
+    #[test]
+    fn smb_and_rpc_say_what_the_client_asked_for() {
+        let app = AppInfo {
+            smb: Some(Smb {
+                trees: vec!["\\\\fs-01\\ADMIN$".into()],
+                files: vec!["svcctl".into()],
+            }),
+            rpc: vec!["svcctl".into()],
+            ..AppInfo::default()
+        };
+        assert_eq!(
+            detail(&app),
+            "tree \\\\fs-01\\ADMIN$ open svcctl rpc svcctl"
+        );
+        assert_eq!(detail(&AppInfo::default()), "");
+    }
 }
