@@ -74,9 +74,9 @@ impl Responder {
                 out.restored.push(t.to_string());
             }
         }
-        // The settings were just written afresh: say again which rule classes hold entries,
-        // and make the address filter match the maps (an earlier agent's may not).
-        rules.rebuild_addr_filter()?;
+        // The settings were just written afresh: say again which rule classes hold entries.
+        // (The address filter needs nothing here: loading the program rebuilt it over the
+        // pinned maps, and every insert and removal above kept it.)
         rules.refresh_active()?;
         if out != Reconciled::default() {
             info!(

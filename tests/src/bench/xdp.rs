@@ -138,7 +138,6 @@ pub fn run(report: &mut Report, baselines: &Path, xdp_filter: &Path) -> anyhow::
         .load_file(baselines)
         .with_context(|| format!("failed to load {}", baselines.display()))?;
     load_program(&mut base, "bench_pass")?;
-    load_program(&mut base, "bench_lru_insert")?;
 
     // Ours twice: one with no rules, one with an IP block on the C2 address; each has the
     // known flow in its table.

@@ -27,18 +27,10 @@ const INTERFACES: [(&str, &str); 14] = [
     ("f309ad18-d86a-11d0-a075-00c04fb68820", "iwbemlevel1login"),
 ];
 
-/// Named pipes that are an RPC interface's well-known endpoint.
-const PIPES: [(&str, &str); 10] = [
-    ("svcctl", "svcctl"),
-    ("atsvc", "atsvc"),
-    ("samr", "samr"),
-    ("lsarpc", "lsarpc"),
-    ("winreg", "winreg"),
-    ("srvsvc", "srvsvc"),
-    ("wkssvc", "wkssvc"),
-    ("netlogon", "netlogon"),
-    ("epmapper", "epmapper"),
-    ("drsuapi", "drsuapi"),
+/// Named pipes that are an RPC interface's well-known endpoint, named as the interface.
+const PIPES: [&str; 10] = [
+    "svcctl", "atsvc", "samr", "lsarpc", "winreg", "srvsvc", "wkssvc", "netlogon", "epmapper",
+    "drsuapi",
 ];
 
 /// PDU types that carry presentation contexts.
@@ -80,7 +72,7 @@ pub fn bound_interfaces(pdu: &[u8]) -> Vec<String> {
 /// The interface a named pipe is the endpoint of (`\PIPE\svcctl`, `svcctl`).
 pub fn pipe_interface(name: &str) -> Option<&'static str> {
     let base = name.rsplit(['\\', '/']).next()?.to_ascii_lowercase();
-    PIPES.iter().find(|(p, _)| *p == base).map(|(_, i)| *i)
+    PIPES.iter().find(|p| **p == base).copied()
 }
 
 /// A UUID in its textual form, from its DCE wire form (first three fields little-endian).
