@@ -136,20 +136,21 @@ pub const BURST_GAP_NS: u64 = 1_000_000_000;
 pub const BURST_GAPS: usize = 8;
 
 /// How many payload snippets a direction of a flow sends: one (its first payload) for most,
-/// [`DEEP_SNIPPETS`] towards SMB (445, 139), where what an operator does (the share it
-/// connects, the pipe it opens: `C$`, `ADMIN$`, `svcctl`, `atsvc`, `samr`) comes several
-/// messages after the negotiation that fills the first payload.
+/// [`DEEP_SNIPPETS`] towards the services whose first message is only a greeting and whose
+/// later client messages say what is done: SMB (445, 139: the share connected, the pipe
+/// opened: `C$`, `ADMIN$`, `svcctl`, `atsvc`, `samr`), the FTP control channel (21: the
+/// files stored and retrieved), SMTP (25, 587: authentication and the envelope) and IRC
+/// (6660-6669: channels joined, DCC file sends). Their client messages are small and few.
 #[inline(always)]
 pub const fn payload_snippets(dst_port: u16) -> u8 {
-    if dst_port == 445 || dst_port == 139 {
-        DEEP_SNIPPETS
-    } else {
-        1
+    match dst_port {
+        445 | 139 | 21 | 25 | 587 | 6660..=6669 => DEEP_SNIPPETS,
+        _ => 1,
     }
 }
 
-/// Payload snippets sent towards an SMB server.
-pub const DEEP_SNIPPETS: u8 = 8;
+/// Payload snippets sent towards the services [`payload_snippets`] names.
+pub const DEEP_SNIPPETS: u8 = 32;
 
 /// Bits of [`FlowStats::event_flags`].
 pub mod event_flags {

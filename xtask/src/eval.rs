@@ -42,7 +42,10 @@ const EXPECTED: [(&str, &[&str]); 7] = [
             "scan-horizontal",
         ],
     ),
-    ("exfil_bulk", &["exfiltration"]),
+    (
+        "exfil_bulk",
+        &["exfiltration", "smb-write-volume", "file-upload"],
+    ),
     ("dns", &["dns-tunnel", "dga-names", "encrypted-dns"]),
     ("http_useragent", &["rare-user-agent", "tool-user-agent"]),
     (
@@ -55,6 +58,9 @@ const EXPECTED: [(&str, &[&str]); 7] = [
             "dga-names",
             "exfiltration",
             "watched-indicator",
+            "http-to-ip-address",
+            "direct-smtp",
+            "file-upload",
         ],
     ),
 ];

@@ -2,7 +2,9 @@
 //! until the sweeper writes the flow's record.
 //!
 //! Bounded: past [`MAX_FLOWS`] flows, new payloads are counted and dropped rather than grow
-//! memory without limit (a flood of new flows must not exhaust the agent).
+//! memory without limit (a flood of new flows must not exhaust the agent), and the later
+//! snippets of all flows together (up to `DEEP_SNIPPETS` a direction, towards SMB, FTP, SMTP
+//! and IRC) hold at most [`MAX_LATER_BYTES`]: past it, the first payloads are still kept.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,8 @@ use sensor_common::{FlowKey, event::PayloadEvent, flow::DEEP_SNIPPETS};
 
 /// Flows whose payloads are kept at most.
 pub const MAX_FLOWS: usize = 262_144;
+/// Bytes of later snippets kept at most, over all flows.
+pub const MAX_LATER_BYTES: usize = 64 << 20;
 
 /// The first payload of each direction (index = `Direction`), and the snippets after it
 /// (towards SMB the program sends a few).
@@ -25,7 +29,9 @@ pub struct Payloads {
 #[derive(Debug, Default)]
 pub struct Observations {
     flows: HashMap<FlowKey, Payloads>,
-    /// Payload events dropped because the table was full.
+    /// Bytes held in later snippets.
+    later_bytes: usize,
+    /// Payload events dropped because the table or the later-snippet budget was full.
     pub dropped: u64,
 }
 
@@ -43,13 +49,21 @@ impl Observations {
         if entry.first[dir].is_empty() {
             entry.first[dir] = bytes;
         } else if entry.later[dir].len() + 1 < usize::from(DEEP_SNIPPETS) {
+            if self.later_bytes + bytes.len() > MAX_LATER_BYTES {
+                self.dropped += 1;
+                return;
+            }
+            self.later_bytes += bytes.len();
             entry.later[dir].push(bytes);
         }
     }
 
     /// Takes what is kept for a flow (its record is being written).
     pub fn take(&mut self, key: &FlowKey) -> Payloads {
-        self.flows.remove(key).unwrap_or_default()
+        let payloads = self.flows.remove(key).unwrap_or_default();
+        let held: usize = payloads.later.iter().flatten().map(Vec::len).sum();
+        self.later_bytes -= held;
+        payloads
     }
 
     /// Flows with kept payloads.

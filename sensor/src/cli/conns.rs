@@ -149,6 +149,23 @@ fn detail(app: &crate::capture::protocols::AppInfo) -> String {
     if !app.rpc.is_empty() {
         parts.push(format!("rpc {}", app.rpc.join(",")));
     }
+    if let Some(smtp) = &app.smtp {
+        parts.push(format!("helo {}", smtp.helo.as_deref().unwrap_or("-")));
+        parts.extend(smtp.auth.iter().map(|a| format!("auth {a}")));
+        parts.extend(smtp.starttls.then(|| "starttls".to_owned()));
+        parts.extend(smtp.mail_from.iter().map(|m| format!("from {m}")));
+        parts.extend(smtp.rcpt_to.iter().map(|r| format!("to {r}")));
+    }
+    if let Some(irc) = &app.irc {
+        parts.push(format!("nick {}", irc.nick.as_deref().unwrap_or("-")));
+        parts.extend(irc.channels.iter().map(|c| format!("join {c}")));
+    }
+    if let Some(ftp) = &app.ftp {
+        parts.push(format!("user {}", ftp.user.as_deref().unwrap_or("-")));
+        parts.extend(ftp.retrieved.iter().map(|f| format!("RETR {f}")));
+    }
+    // FTP stores and DCC sends, said once.
+    parts.extend(app.uploads().into_iter().filter(|u| !u.starts_with("HTTP")));
     parts.join(" ")
 }
 
@@ -172,5 +189,29 @@ mod tests {
             "tree \\\\fs-01\\ADMIN$ open svcctl rpc svcctl"
         );
         assert_eq!(detail(&AppInfo::default()), "");
+    }
+
+    #[test]
+    fn command_protocols_say_who_and_what_was_sent() {
+        use crate::capture::protocols::{ftp::Ftp, smtp::Smtp};
+        let app = AppInfo {
+            smtp: Some(Smtp {
+                helo: Some("pc-7".into()),
+                mail_from: vec!["a@b.test".into()],
+                rcpt_to: vec!["c@d.test".into()],
+                ..Smtp::default()
+            }),
+            ..AppInfo::default()
+        };
+        assert_eq!(detail(&app), "helo pc-7 from a@b.test to c@d.test");
+        let app = AppInfo {
+            ftp: Some(Ftp {
+                user: Some("alice".into()),
+                stored: vec!["index.html".into()],
+                retrieved: vec![],
+            }),
+            ..AppInfo::default()
+        };
+        assert_eq!(detail(&app), "user alice FTP STOR index.html");
     }
 }

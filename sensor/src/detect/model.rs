@@ -66,6 +66,11 @@ pub struct Filter {
     /// a scan's probe of a port is not use of the service behind it.
     #[serde(default)]
     pub answered: bool,
+    /// Originators this model leaves alone: networks in CIDR form (`10.0.0.25/32`,
+    /// `10.1.0.0/24`) whose behaviour is their job (the mail server that delivers mail,
+    /// the build server that scripts HTTP).
+    #[serde(default)]
+    pub except: Vec<ipnet::IpNet>,
 }
 
 impl Filter {
@@ -80,6 +85,7 @@ impl Filter {
         };
         direction
             && (!self.answered || record.answered())
+            && !self.except.iter().any(|net| net.contains(&record.orig_h))
             && (self.protocols.is_empty() || self.protocols.contains(&record.proto))
             && (self.ports.is_empty() || self.ports.contains(&record.resp_p))
             && (self.services.is_empty()
@@ -249,6 +255,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "unusual-inbound-volume",
         include_str!("../../../models/unusual-inbound-volume.toml"),
+    ),
+    (
+        "http-to-ip-address",
+        include_str!("../../../models/http-to-ip-address.toml"),
+    ),
+    (
+        "direct-smtp",
+        include_str!("../../../models/direct-smtp.toml"),
+    ),
+    (
+        "file-upload",
+        include_str!("../../../models/file-upload.toml"),
     ),
     (
         "edr-credential-access-lateral",

@@ -1,4 +1,5 @@
-//! HTTP/1.x: the request's method, host, URI and user agent, and the response status.
+//! HTTP/1.x: the request's method, host, URI, user agent and declared body length, and the
+//! response status.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,37 @@ pub struct Http {
     /// The response status code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The request's `Content-Length`: what the client says it sends (a capture or a
+    /// snippet may hold less of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+}
+
+/// A request body from this many bytes up is an upload ([`Http::upload`]).
+pub const UPLOAD_MIN_BYTES: u64 = 1_000_000;
+
+impl Http {
+    /// The host named by a bare IP address (with or without a port), if it is one.
+    /// Software names its servers; droppers and command-and-control often do not.
+    pub fn ip_host(&self) -> Option<std::net::IpAddr> {
+        let host = self.host.as_deref()?.trim();
+        if let Ok(ip) = host.parse() {
+            return Some(ip);
+        }
+        if let Ok(addr) = host.parse::<std::net::SocketAddr>() {
+            return Some(addr.ip());
+        }
+        let (name, _port) = host.rsplit_once(':')?;
+        name.parse().ok()
+    }
+
+    /// `POST /upload (1648120 bytes)` when the request sends a body of at least
+    /// [`UPLOAD_MIN_BYTES`] with `POST` or `PUT`.
+    pub fn upload(&self) -> Option<String> {
+        let len = self.content_length?;
+        (matches!(self.method.as_str(), "POST" | "PUT") && len >= UPLOAD_MIN_BYTES)
+            .then(|| format!("HTTP {} {} ({len} bytes)", self.method, self.uri))
+    }
 }
 
 /// Headers read from a snippet at most.
@@ -53,6 +85,7 @@ impl Http {
             uri,
             user_agent: header("user-agent"),
             status,
+            content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
         })
     }
 }
@@ -117,6 +150,8 @@ fn lenient(request: &[u8]) -> Option<Http> {
             http.host = Some(value);
         } else if name.eq_ignore_ascii_case("user-agent") {
             http.user_agent = Some(value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            http.content_length = value.parse().ok();
         }
     }
     Some(http)
@@ -166,6 +201,37 @@ mod tests {
         let h = Http::parse(b"CCM_POST /x HTTP/1.1\r\nHost: a.test\r\n", b"").unwrap();
         assert_eq!((h.method.as_str(), h.uri.as_str()), ("CCM_POST", "/x"));
         assert_eq!(Http::parse(b"HELLO world\n", b""), None);
+    }
+
+    #[test]
+    fn upload_and_bare_address_host() {
+        let req = b"POST /upload HTTP/1.1\r\nHost: 10.1.2.3:8080\r\nContent-Length: 1648120\r\n";
+        let h = Http::parse(req, b"").unwrap();
+        assert_eq!(h.content_length, Some(1_648_120));
+        assert_eq!(
+            h.upload().as_deref(),
+            Some("HTTP POST /upload (1648120 bytes)")
+        );
+        assert_eq!(h.ip_host(), Some([10, 1, 2, 3].into()));
+        let small = Http::parse(
+            b"POST /f HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4788\r\n",
+            b"",
+        )
+        .unwrap();
+        assert_eq!((small.upload(), small.ip_host()), (None, None));
+        for (host, ip) in [
+            ("[2001:db8::1]:990", Some("2001:db8::1")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("45.9.74.78", Some("45.9.74.78")),
+            ("localhost:8080", None),
+            ("1.2.3.4.example.test", None),
+        ] {
+            let h = Http {
+                host: Some(host.to_owned()),
+                ..Http::default()
+            };
+            assert_eq!(h.ip_host(), ip.map(|i| i.parse().unwrap()), "{host}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Patterns: a record whose field (user agent, TLS server name, HTTP host, DNS query, SMB
-//! share or file, DCE-RPC interface) contains one of a list of case-insensitive substrings;
+//! share or file, DCE-RPC interface, upload, mail sender) contains one of a list of
+//! case-insensitive substrings;
 //! a field that holds several values matches when one does. With no field, every record the
 //! model's filter admits (a port policy such as "encrypted DNS to port 853").
 
@@ -28,6 +29,13 @@ pub enum Field {
     SmbFile,
     /// The DCE-RPC interfaces bound (`svcctl`, `atsvc`, `samr`, ...).
     RpcInterface,
+    /// The HTTP host when it is a bare IP address.
+    HttpIpHost,
+    /// Files and bodies sent through a file-transfer channel (FTP `STOR`, IRC DCC `SEND`,
+    /// an HTTP upload of a megabyte or more).
+    Upload,
+    /// Senders of mail handed to an SMTP server without authenticating.
+    SmtpUnauthenticatedSender,
 }
 
 /// `[params]`.
@@ -88,6 +96,20 @@ impl Detector for Pattern {
                         .collect(),
                     Field::SmbFile => r.app.smb.iter().flat_map(|s| s.files.clone()).collect(),
                     Field::RpcInterface => r.app.rpc.clone(),
+                    Field::HttpIpHost => r
+                        .app
+                        .http
+                        .iter()
+                        .filter(|h| h.ip_host().is_some())
+                        .filter_map(|h| h.host.clone())
+                        .collect(),
+                    Field::Upload => r.app.uploads(),
+                    Field::SmtpUnauthenticatedSender => r
+                        .app
+                        .smtp
+                        .iter()
+                        .flat_map(|s| s.unauthenticated_senders().to_vec())
+                        .collect(),
                 };
                 let Some(found) = values.into_iter().find_map(|value| {
                     let lower = value.to_ascii_lowercase();
