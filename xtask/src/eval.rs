@@ -61,6 +61,7 @@ const EXPECTED: [(&str, &[&str]); 7] = [
             "http-to-ip-address",
             "direct-smtp",
             "file-upload",
+            "smb1-use",
         ],
     ),
 ];

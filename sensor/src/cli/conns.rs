@@ -143,6 +143,7 @@ fn detail(app: &crate::capture::protocols::AppInfo) -> String {
     }
     let mut parts = Vec::new();
     if let Some(smb) = &app.smb {
+        parts.extend(smb.dialect1().map(str::to_owned));
         parts.extend(smb.trees.iter().map(|t| format!("tree {t}")));
         parts.extend(smb.files.iter().map(|f| format!("open {f}")));
     }
@@ -180,6 +181,7 @@ mod tests {
             smb: Some(Smb {
                 trees: vec!["\\\\fs-01\\ADMIN$".into()],
                 files: vec!["svcctl".into()],
+                v1: false,
             }),
             rpc: vec!["svcctl".into()],
             ..AppInfo::default()

@@ -268,6 +268,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "file-upload",
         include_str!("../../../models/file-upload.toml"),
     ),
+    ("smb1-use", include_str!("../../../models/smb1-use.toml")),
     (
         "edr-credential-access-lateral",
         include_str!("../../../models/edr-credential-access-lateral.toml"),

@@ -21,10 +21,19 @@ pub struct Smb {
     /// Files and named pipes opened (create requests), as named.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// Whether the client spoke SMB version 1 past its negotiation (a session set up, a
+    /// tree connected, a transaction sent). Windows has had it off by default since 2017;
+    /// what still speaks it is old kit, or exploits that need it (`EternalBlue` and the
+    /// worms and spreaders built on it). A modern client's first, multi-dialect negotiate
+    /// is SMB1 and does not count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub v1: bool,
 }
 
 /// The SMB2 header's size.
 const HEADER: usize = 64;
+/// `SMB_COM_NEGOTIATE`, the one SMB1 command a modern client sends.
+const SMB1_NEGOTIATE: u8 = 0x72;
 const TREE_CONNECT: u16 = 0x0003;
 const CREATE: u16 = 0x0005;
 const WRITE: u16 = 0x0009;
@@ -50,10 +59,17 @@ impl Smb {
             // length, then an SMB2 message.
             let mut frame = 0;
             for _ in 0..MAX_FRAMES {
-                if snippet.get(frame) != Some(&0)
-                    || snippet.get(frame + 4..frame + 8) != Some(b"\xfeSMB")
-                {
+                if snippet.get(frame) != Some(&0) {
                     break;
+                }
+                match snippet.get(frame + 4..frame + 8) {
+                    Some(b"\xfeSMB") => {}
+                    Some(b"\xffSMB") => {
+                        seen = true;
+                        smb.v1 |= snippet.get(frame + 8).is_some_and(|&c| c != SMB1_NEGOTIATE);
+                        break;
+                    }
+                    _ => break,
                 }
                 seen = true;
                 // Compounded requests: each header says where the next one starts.
@@ -112,6 +128,11 @@ impl Smb {
             0 => None,
             next => Some(next as usize),
         }
+    }
+
+    /// `SMB1` when the client spoke it past negotiation (a value to match, as patterns do).
+    pub fn dialect1(&self) -> Option<&'static str> {
+        self.v1.then_some("SMB1")
     }
 
     /// Whether a tree is an administrative share (a drive's `X$` or `ADMIN$`): files on
@@ -213,6 +234,25 @@ mod tests {
         assert_eq!(smb.files, ["temp\\mimikatz.exe", "svcctl"]);
         assert_eq!(rpc, ["svcctl"]);
         assert_eq!(smb.admin_shares().collect::<Vec<_>>(), ["\\\\admin-pc\\c$"]);
+    }
+
+    #[test]
+    fn smb1_counts_past_the_negotiate_only() {
+        let smb1 = |command: u8| {
+            let mut m = vec![0, 0, 0, 35, 0xff, b'S', b'M', b'B', command];
+            m.resize(39, 0);
+            m
+        };
+        let mut rpc = Vec::new();
+        // A modern client's multi-dialect negotiate, then SMB2.
+        let modern = [smb1(0x72), tree_connect("\\\\fs\\projects")];
+        let smb = Smb::parse(modern.iter().map(Vec::as_slice), &mut rpc).unwrap();
+        assert!(!smb.v1);
+        assert_eq!(smb.dialect1(), None);
+        // Negotiate, session setup, tree connect and an NT transaction, all SMB1.
+        let legacy = [smb1(0x72), smb1(0x73), smb1(0x75), smb1(0xa0)];
+        let smb = Smb::parse(legacy.iter().map(Vec::as_slice), &mut rpc).unwrap();
+        assert_eq!(smb.dialect1(), Some("SMB1"));
     }
 
     #[test]

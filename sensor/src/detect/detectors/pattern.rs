@@ -36,6 +36,8 @@ pub enum Field {
     Upload,
     /// Senders of mail handed to an SMTP server without authenticating.
     SmtpUnauthenticatedSender,
+    /// `SMB1` when the client spoke SMB version 1 past its negotiation.
+    SmbDialect1,
 }
 
 /// `[params]`.
@@ -104,6 +106,12 @@ impl Detector for Pattern {
                         .filter_map(|h| h.host.clone())
                         .collect(),
                     Field::Upload => r.app.uploads(),
+                    Field::SmbDialect1 => r
+                        .app
+                        .smb
+                        .iter()
+                        .filter_map(|s| s.dialect1().map(str::to_owned))
+                        .collect(),
                     Field::SmtpUnauthenticatedSender => r
                         .app
                         .smtp
