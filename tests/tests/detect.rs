@@ -89,6 +89,46 @@ fn r7_replayed_attacks_raise_their_models_with_evidence() {
             "account-discovery-rpc",
             "matched",
         ),
+        // Malware: HTTP to servers named by bare address (a payload fetched from an
+        // address on port 990, C2 posts), spam handed straight to an outside mail server,
+        // EternalBlue's SMB1 transactions.
+        (
+            "malware_misc/suricata__TLPW1-tcp-110.37.219.134-10.12.14.101-tcp-990-49254.pcap",
+            "http-to-ip-address",
+            "matched",
+        ),
+        (
+            "malware_misc/suricata__file76.pcap",
+            "http-to-ip-address",
+            "matched",
+        ),
+        (
+            "malware_misc/suricata__10.7.29.101_49898-178.63.41.150_25.pcap",
+            "direct-smtp",
+            "matched",
+        ),
+        (
+            "malware_misc/suricata__smb2-09-trunc-file-logging_input.pcap",
+            "smb1-use",
+            "matched",
+        ),
+        // Files sent out in clear text: an FTP STOR, an IRC DCC SEND (the 17th client
+        // message of its IRC session), an HTTP upload of 1.6 MB.
+        (
+            "exfil_bulk/suricata__ftp-upload-passive_input.pcap",
+            "file-upload",
+            "matched",
+        ),
+        (
+            "exfil_bulk/zeek__irc-dcc-send.pcapng",
+            "file-upload",
+            "matched",
+        ),
+        (
+            "exfil_bulk/zeek__http_putty-upload.pcap",
+            "file-upload",
+            "matched",
+        ),
     ] {
         let breaches = replay_breaches("detect-attack", file, &[]);
         let b = breaches
@@ -267,39 +307,62 @@ fn r7_a_live_port_scan_becomes_a_breach() {
     stop(listener);
 }
 
-/// What SMB and DCE-RPC said reaches the connection record an analyst reads
-/// (`sensor conns`): the share, the files, the interface.
+/// What the application protocols said reaches the connection record an analyst reads
+/// (`sensor conns`): the SMB share, files and dialect, the RPC interface, the FTP file
+/// stored, the IRC file offered, the mail envelope, the HTTP body length.
 #[test]
-fn r7_smb_shares_files_and_rpc_interfaces_reach_the_records() {
-    if !env::require_root("r7_smb_shares_files_and_rpc_interfaces_reach_the_records") {
+fn r7_application_fields_reach_the_records() {
+    if !env::require_root("r7_application_fields_reach_the_records") {
         return;
     }
-    for (file, field, want) in [
+    let lateral = "lateral_smb_rdp_ssh/suricata__20171220_smb";
+    for (file, pointer, want) in [
         (
-            "lateral_smb_rdp_ssh/suricata__20171220_smb_mimikatz_copy_to_host.pcap",
-            "trees",
+            format!("{lateral}_mimikatz_copy_to_host.pcap"),
+            "/smb/trees",
             "\\\\admin-pc\\c$",
         ),
         (
-            "lateral_smb_rdp_ssh/suricata__20171220_smb_mimikatz_copy_to_host.pcap",
-            "files",
+            format!("{lateral}_mimikatz_copy_to_host.pcap"),
+            "/smb/files",
             "temp\\mimikatz.exe",
         ),
+        (format!("{lateral}_net_user.pcap"), "/rpc", "samr"),
         (
-            "lateral_smb_rdp_ssh/suricata__20171220_smb_net_user.pcap",
-            "rpc",
-            "samr",
-        ),
-        (
-            "lateral_smb_rdp_ssh/suricata__20171220_smb_psexec_mimikatz_ticket_dump-s2.pcap",
-            "rpc",
+            format!("{lateral}_psexec_mimikatz_ticket_dump-s2.pcap"),
+            "/rpc",
             "svcctl",
         ),
+        (
+            "exfil_bulk/suricata__ftp-upload-passive_input.pcap".to_owned(),
+            "/ftp/stored",
+            "index.html",
+        ),
+        (
+            "exfil_bulk/zeek__irc-dcc-send.pcapng".to_owned(),
+            "/irc/dcc_sends",
+            "ssh.trace (1320211 bytes)",
+        ),
+        (
+            "malware_misc/suricata__10.7.29.101_49898-178.63.41.150_25.pcap".to_owned(),
+            "/smtp/rcpt_to",
+            "mirjam@abrakadabra.ch",
+        ),
+        (
+            "exfil_bulk/zeek__http_putty-upload.pcap".to_owned(),
+            "/http/content_length",
+            "1648120",
+        ),
+        (
+            "malware_misc/suricata__smb2-09-trunc-file-logging_input.pcap".to_owned(),
+            "/smb/v1",
+            "true",
+        ),
     ] {
-        let scratch = env::Scratch::new("detect-smb-fields");
+        let scratch = env::Scratch::new("detect-app-fields");
         let state = scratch.path().to_string_lossy().into_owned();
         let path = fixtures::pcaps_dir()
-            .join(file)
+            .join(&file)
             .to_string_lossy()
             .into_owned();
         sensor_json(&[
@@ -311,18 +374,19 @@ fn r7_smb_shares_files_and_rpc_interfaces_reach_the_records() {
             &path,
         ]);
         let conns = sensor_json(&["conns", "--json", "--limit", "0", "--state-dir", &state]);
-        let found = conns.as_array().unwrap().iter().any(|c| {
-            let app = &c["app"];
-            let values = if field == "rpc" {
-                &app["rpc"]
-            } else {
-                &app["smb"][field]
-            };
-            values
-                .as_array()
-                .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(want)))
-        });
-        assert!(found, "{file}: no record with {field} {want:?} in {conns}");
+        let found = conns
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| match c["app"].pointer(pointer) {
+                Some(Value::Array(values)) => values.iter().any(|x| x.as_str() == Some(want)),
+                Some(value) => serde_json::from_str::<Value>(want).is_ok_and(|w| *value == w),
+                None => false,
+            });
+        assert!(
+            found,
+            "{file}: no record with {pointer} {want:?} in {conns}"
+        );
     }
 }
 

@@ -76,3 +76,52 @@ impl Observations {
         self.flows.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sensor_common::{
+        FlowKey,
+        event::{EventHeader, PAYLOAD_SNIPPET_LEN, PayloadEvent},
+    };
+
+    use super::{MAX_LATER_BYTES, Observations};
+
+    fn event(port: u16) -> PayloadEvent {
+        PayloadEvent {
+            header: EventHeader::default(),
+            key: FlowKey {
+                port_lo: port,
+                ..FlowKey::default()
+            },
+            direction: 0,
+            _pad: 0,
+            len: PAYLOAD_SNIPPET_LEN as u16,
+            data: [b'x'; PAYLOAD_SNIPPET_LEN],
+        }
+    }
+
+    /// Later snippets stop at the byte budget (counted), first payloads do not, and a
+    /// flow's record taking its snippets gives their room back.
+    #[test]
+    fn later_snippets_are_held_within_the_budget() {
+        let mut obs = Observations::default();
+        let flows = MAX_LATER_BYTES / PAYLOAD_SNIPPET_LEN / 8 + 1;
+        for port in 0..flows {
+            for _ in 0..9 {
+                obs.payload(&event(port as u16));
+            }
+        }
+        assert_eq!(obs.later_bytes, MAX_LATER_BYTES);
+        assert_eq!(obs.dropped, 8);
+        let last = event(flows as u16 - 1);
+        let held = obs.take(&last.key);
+        assert_eq!(held.first[0].len(), PAYLOAD_SNIPPET_LEN);
+        assert!(held.later[0].is_empty());
+        let full = obs.take(&event(0).key);
+        assert_eq!(full.later[0].len(), 8);
+        assert_eq!(obs.later_bytes, MAX_LATER_BYTES - 8 * PAYLOAD_SNIPPET_LEN);
+        obs.payload(&event(0));
+        obs.payload(&event(0));
+        assert_eq!(obs.later_bytes, MAX_LATER_BYTES - 7 * PAYLOAD_SNIPPET_LEN);
+    }
+}

