@@ -307,20 +307,21 @@ fn nix_cpu_set() -> nix::sched::CpuSet {
     nix::sched::CpuSet::new()
 }
 
-/// Towards SMB the program sends the first `DEEP_SNIPPETS` client payloads, in order (the
-/// share and the pipes come after the negotiation), and the server's first only; elsewhere
-/// one each way.
+/// Towards SMB, FTP, SMTP and IRC the program sends the first `DEEP_SNIPPETS` client
+/// payloads, in order (the share and the pipes, the files, the envelope come after the
+/// greeting), and the server's first only; elsewhere one each way.
 #[test]
-fn r4_smb_clients_send_their_first_payloads_elsewhere_one() {
-    if !env::require_root("r4_smb_clients_send_their_first_payloads_elsewhere_one") {
+fn r4_command_clients_send_their_first_payloads_elsewhere_one() {
+    if !env::require_root("r4_command_clients_send_their_first_payloads_elsewhere_one") {
         return;
     }
     let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
     let mut ring = dp.events().unwrap();
-    for port in [445u16, 8080] {
+    let deep = [445u16, 139, 21, 25, 587, 6667];
+    for port in deep.into_iter().chain([8080]) {
         dp.test_run(&tcp4(A, 41000, B, port, 0x02, b"")).unwrap();
         dp.test_run(&tcp4(B, port, A, 41000, 0x12, b"")).unwrap();
-        for i in 0..12u8 {
+        for i in 0..DEEP_SNIPPETS + 4 {
             dp.test_run(&tcp4(A, 41000, B, port, 0x18, &[b'm', i]))
                 .unwrap();
             dp.test_run(&tcp4(B, port, A, 41000, 0x18, &[b'r', i]))
@@ -342,10 +343,19 @@ fn r4_smb_clients_send_their_first_payloads_elsewhere_one() {
             })
             .collect()
     };
-    let smb_client = sent(445, true);
     let want: Vec<Vec<u8>> = (0..DEEP_SNIPPETS).map(|i| vec![b'm', i]).collect();
-    assert_eq!(smb_client, want, "the first client payloads, in order");
-    assert_eq!(sent(445, false), [vec![b'r', 0]], "the server's first only");
+    for port in deep {
+        assert_eq!(
+            sent(port, true),
+            want,
+            "{port}: the first client payloads, in order"
+        );
+        assert_eq!(
+            sent(port, false),
+            [vec![b'r', 0]],
+            "{port}: the server's first only"
+        );
+    }
     assert_eq!(sent(8080, true), [vec![b'm', 0]]);
     assert_eq!(sent(8080, false), [vec![b'r', 0]]);
 }
