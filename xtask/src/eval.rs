@@ -28,6 +28,7 @@ const EXPECTED: [(&str, &[&str]); 7] = [
             "beacon-in-connection",
             "long-connection",
             "watched-indicator",
+            "http-to-ip-address",
         ],
     ),
     (
