@@ -244,6 +244,34 @@ fn r7_models_list_show_test_and_user_overrides() {
         "the override applies: {none}"
     );
 
+    // `except` leaves the listed originators alone: the spam bot's network declared a mail
+    // server's, its direct delivery breaches no more.
+    let spam = fixtures::pcaps_dir()
+        .join("malware_misc/suricata__10.7.29.101_49898-178.63.41.150_25.pcap")
+        .to_string_lossy()
+        .into_owned();
+    let test_smtp = |extra: &[&str]| {
+        let mut args = vec!["models", "test", "direct-smtp", "--pcap", &spam, "--json"];
+        args.extend(extra);
+        sensor_json(&args).as_array().unwrap().len()
+    };
+    assert_eq!(test_smtp(&[]), 1);
+    let shown = std::process::Command::new(env::sensor_bin())
+        .args(["models", "show", "direct-smtp"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(text.contains("answered = true"), "{text}");
+    std::fs::write(
+        scratch.path().join("direct-smtp.toml"),
+        text.replace(
+            "answered = true",
+            "answered = true\nexcept = [\"10.7.29.0/24\"]",
+        ),
+    )
+    .unwrap();
+    assert_eq!(test_smtp(&["--models-dir", &dir]), 0);
+
     // A broken user model is refused with its file and reason.
     std::fs::write(
         scratch.path().join("bad.toml"),

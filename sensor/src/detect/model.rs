@@ -85,7 +85,7 @@ impl Filter {
         };
         direction
             && (!self.answered || record.answered())
-            && !self.except.iter().any(|net| net.contains(&record.orig_h))
+            && !inside(&self.except, record.orig_h)
             && (self.protocols.is_empty() || self.protocols.contains(&record.proto))
             && (self.ports.is_empty() || self.ports.contains(&record.resp_p))
             && (self.services.is_empty()
