@@ -217,31 +217,31 @@ fn r7_models_list_show_test_and_user_overrides() {
 
     // A user file of the same name replaces the shipped model.
     let scratch = env::Scratch::new("detect-models");
-    let shown = std::process::Command::new(env::sensor_bin())
-        .args(["models", "show", "brute-force"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(shown.stdout).unwrap();
-    assert!(text.contains("detector = \"brute_force\""), "{text}");
-    std::fs::write(
-        scratch.path().join("brute-force.toml"),
-        text.replace("min_attempts = 10", "min_attempts = 100"),
-    )
-    .unwrap();
     let dir = scratch.path().to_string_lossy().into_owned();
-    let none = sensor_json(&[
-        "models",
-        "test",
-        "brute-force",
-        "--pcap",
-        &pcap,
-        "--json",
-        "--models-dir",
-        &dir,
-    ]);
-    assert!(
-        none.as_array().unwrap().is_empty(),
-        "the override applies: {none}"
+    let test = |model: &str, pcap: &str, extra: &[&str]| {
+        let mut args = vec!["models", "test", model, "--pcap", pcap, "--json"];
+        args.extend(extra);
+        sensor_json(&args).as_array().unwrap().len()
+    };
+    // `sensor models show` prints the model's file; a copy with one line changed.
+    let override_model = |model: &str, line: &str, with: &str| {
+        let shown = std::process::Command::new(env::sensor_bin())
+            .args(["models", "show", model])
+            .output()
+            .unwrap();
+        let file = String::from_utf8(shown.stdout).unwrap();
+        assert!(file.contains(line), "{file}");
+        std::fs::write(
+            scratch.path().join(format!("{model}.toml")),
+            file.replace(line, with),
+        )
+        .unwrap();
+    };
+    override_model("brute-force", "min_attempts = 10", "min_attempts = 100");
+    assert_eq!(
+        test("brute-force", &pcap, &["--models-dir", &dir]),
+        0,
+        "the override applies"
     );
 
     // `except` leaves the listed originators alone: the spam bot's network declared a mail
@@ -250,27 +250,13 @@ fn r7_models_list_show_test_and_user_overrides() {
         .join("malware_misc/suricata__10.7.29.101_49898-178.63.41.150_25.pcap")
         .to_string_lossy()
         .into_owned();
-    let test_smtp = |extra: &[&str]| {
-        let mut args = vec!["models", "test", "direct-smtp", "--pcap", &spam, "--json"];
-        args.extend(extra);
-        sensor_json(&args).as_array().unwrap().len()
-    };
-    assert_eq!(test_smtp(&[]), 1);
-    let shown = std::process::Command::new(env::sensor_bin())
-        .args(["models", "show", "direct-smtp"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(shown.stdout).unwrap();
-    assert!(text.contains("answered = true"), "{text}");
-    std::fs::write(
-        scratch.path().join("direct-smtp.toml"),
-        text.replace(
-            "answered = true",
-            "answered = true\nexcept = [\"10.7.29.0/24\"]",
-        ),
-    )
-    .unwrap();
-    assert_eq!(test_smtp(&["--models-dir", &dir]), 0);
+    assert_eq!(test("direct-smtp", &spam, &[]), 1);
+    override_model(
+        "direct-smtp",
+        "answered = true",
+        "answered = true\nexcept = [\"10.7.29.0/24\"]",
+    );
+    assert_eq!(test("direct-smtp", &spam, &["--models-dir", &dir]), 0);
 
     // A broken user model is refused with its file and reason.
     std::fs::write(
