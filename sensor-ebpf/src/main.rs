@@ -14,6 +14,7 @@
 //! - `events`: the ring buffer.
 //! - `maps`: every map and the helpers that read them.
 //! - `run`: what one run of the program carries around (context, counters, clock, settings).
+//! - `clock`: the coarse clock, read once per tick per CPU.
 #![no_std]
 #![no_main]
 // The BPF target has no compare-and-swap, so the atomic add the flow table and the rule hit
@@ -21,6 +22,7 @@
 #![feature(core_intrinsics)]
 #![expect(internal_features, reason = "core_intrinsics gives the BPF atomic add")]
 
+mod clock;
 mod events;
 mod flow_cache;
 mod flows;

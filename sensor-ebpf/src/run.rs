@@ -1,9 +1,12 @@
 //! What one run of the program carries from step to step.
 
-use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use sensor_common::{Config, config::flags};
 
-use crate::maps::{self, Tally};
+use crate::{
+    clock,
+    maps::{self, Tally},
+};
 
 /// The packet's context, this CPU's counters, the time, and the agent's settings, gathered
 /// once per packet.
@@ -26,8 +29,7 @@ impl<'a> Run<'a> {
         let now = if config.fixed_now_ns != 0 {
             config.fixed_now_ns
         } else {
-            // SAFETY: the helper takes no arguments and only reads the clock.
-            unsafe { bpf_ktime_get_coarse_ns() }
+            clock::now()
         };
         Self {
             ctx,
