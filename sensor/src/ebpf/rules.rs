@@ -57,6 +57,34 @@ pub enum RuleError {
     },
 }
 
+/// The classes with an active bit.
+const CLASSES: [u32; 8] = [
+    active::NEVER_BLOCK,
+    active::QUARANTINE_IP,
+    active::QUARANTINE_MAC,
+    active::BLOCK_FLOW,
+    active::BLOCK_IP,
+    active::BLOCK_ENDPOINT,
+    active::BLOCK_CIDR,
+    active::SUSPEND,
+];
+
+/// The active bit of `target`'s class (none for the quarantine allow list, which only
+/// quarantines consult).
+fn class_bit(target: &Target) -> u32 {
+    match target {
+        Target::NeverBlock { .. } => active::NEVER_BLOCK,
+        Target::QuarantineAllow { .. } => 0,
+        Target::QuarantineIp { .. } => active::QUARANTINE_IP,
+        Target::QuarantineMac { .. } => active::QUARANTINE_MAC,
+        Target::BlockFlow { .. } => active::BLOCK_FLOW,
+        Target::BlockIp { .. } => active::BLOCK_IP,
+        Target::BlockEndpoint { .. } => active::BLOCK_ENDPOINT,
+        Target::BlockCidr { .. } => active::BLOCK_CIDR,
+        Target::Suspend { .. } => active::SUSPEND,
+    }
+}
+
 /// Handles on every rule map and the settings.
 pub struct Rules {
     never_block: LpmTrie<MapData, [u8; 16], u64>,
@@ -108,7 +136,7 @@ impl Rules {
     }
 
     /// Writes (or overwrites) a rule owned by `action_id` that expires at `expires_ns`
-    /// (kernel monotonic; 0 for never), then refreshes the active bits.
+    /// (kernel monotonic; 0 for never), then sets its class's active bit.
     pub fn insert(
         &mut self,
         target: &Target,
@@ -177,11 +205,42 @@ impl Rules {
         if let Target::QuarantineIp { addr, .. } | Target::BlockIp { addr, .. } = target {
             self.addr_filter.add(&mapped(*addr))?;
         }
-        self.refresh_active()?;
+        // The class now holds a rule: its bit is set without looking at the other classes.
+        let bit = class_bit(target);
+        self.write_active(|bits| bits | bit)?;
         Ok(())
     }
 
-    /// Removes a rule; returns whether it existed. Refreshes the active bits.
+    /// The action that owns the rule in `target`'s slot, for the classes keyed exactly
+    /// (hash maps: one lookup); `None` for the prefix-keyed classes (CIDR blocks and the
+    /// lists, whose trie lookups match the longest prefix, not the key), which the caller
+    /// checks otherwise. `Some(None)`: the slot is free.
+    pub fn owner(&self, target: &Target) -> Result<Option<Option<u64>>, MapsError> {
+        let value = match target {
+            Target::QuarantineIp { addr, .. } => self.quarantine_ip.get(&mapped(*addr), 0),
+            Target::QuarantineMac { mac, .. } => self.quarantine_mac.get(&mac_key(*mac), 0),
+            Target::BlockFlow { a, b } => self.block_flow.get(&flow_key(a, b), 0),
+            Target::BlockIp { addr, .. } => self.block_ip.get(&mapped(*addr), 0),
+            Target::BlockEndpoint { endpoint, .. } => {
+                self.block_endpoint.get(&endpoint_key(endpoint), 0)
+            }
+            Target::Suspend { endpoint } => self.suspend.get(&endpoint_key(endpoint), 0),
+            Target::NeverBlock { .. }
+            | Target::QuarantineAllow { .. }
+            | Target::BlockCidr { .. } => return Ok(None),
+        };
+        match value {
+            Ok(v) => Ok(Some(Some(v.action_id))),
+            Err(MapError::KeyNotFound) => Ok(Some(None)),
+            Err(source) => Err(MapsError::Read {
+                name: "rules",
+                source,
+            }),
+        }
+    }
+
+    /// Removes a rule; returns whether it existed. Clears its class's active bit if the
+    /// class is left empty.
     pub fn remove(&mut self, target: &Target) -> Result<bool, RuleError> {
         let result = match target {
             Target::NeverBlock { net } => self.never_block.remove(&lpm_key(net)),
@@ -210,7 +269,9 @@ impl Rules {
         if let Target::QuarantineIp { .. } | Target::BlockIp { .. } = target {
             self.rebuild_addr_filter()?;
         }
-        self.refresh_active()?;
+        let bit = class_bit(target);
+        let held = self.has_entries(bit);
+        self.write_active(|bits| if held { bits | bit } else { bits & !bit })?;
         Ok(existed)
     }
 
@@ -320,40 +381,40 @@ impl Rules {
     /// Recomputes which rule classes hold entries, writes the bits to `CONFIG`, and bumps
     /// the rules generation so cached flows are checked against the rules again.
     pub fn refresh_active(&mut self) -> Result<u32, MapsError> {
-        let mut bits = 0;
-        if self.never_block.keys().next().is_some() {
-            bits |= active::NEVER_BLOCK;
+        let bits = CLASSES
+            .into_iter()
+            .filter(|&bit| self.has_entries(bit))
+            .fold(0, |bits, bit| bits | bit);
+        self.write_active(|_| bits)?;
+        Ok(bits)
+    }
+
+    /// Whether the class of `bit` holds a rule. An empty hash map is walked bucket by
+    /// bucket to say so: a cost to pay for the one class a removal touched, not for all.
+    fn has_entries(&self, bit: u32) -> bool {
+        match bit {
+            active::NEVER_BLOCK => self.never_block.keys().next().is_some(),
+            active::QUARANTINE_IP => self.quarantine_ip.keys().next().is_some(),
+            active::QUARANTINE_MAC => self.quarantine_mac.keys().next().is_some(),
+            active::BLOCK_FLOW => self.block_flow.keys().next().is_some(),
+            active::BLOCK_IP => self.block_ip.keys().next().is_some(),
+            active::BLOCK_ENDPOINT => self.block_endpoint.keys().next().is_some(),
+            active::BLOCK_CIDR => self.block_cidr.keys().next().is_some(),
+            active::SUSPEND => self.suspend.keys().next().is_some(),
+            _ => false,
         }
-        if self.quarantine_ip.keys().next().is_some() {
-            bits |= active::QUARANTINE_IP;
-        }
-        if self.quarantine_mac.keys().next().is_some() {
-            bits |= active::QUARANTINE_MAC;
-        }
-        if self.block_flow.keys().next().is_some() {
-            bits |= active::BLOCK_FLOW;
-        }
-        if self.block_ip.keys().next().is_some() {
-            bits |= active::BLOCK_IP;
-        }
-        if self.block_endpoint.keys().next().is_some() {
-            bits |= active::BLOCK_ENDPOINT;
-        }
-        if self.block_cidr.keys().next().is_some() {
-            bits |= active::BLOCK_CIDR;
-        }
-        if self.suspend.keys().next().is_some() {
-            bits |= active::SUSPEND;
-        }
+    }
+
+    /// Writes `CONFIG`'s active bits as `update` makes them and bumps the rules generation
+    /// (flows that passed the old rules must meet the new ones).
+    fn write_active(&mut self, update: impl FnOnce(u32) -> u32) -> Result<(), MapsError> {
         let mut config = self.config.get()?;
         if config.flags == 0 && config.new_flows_per_sec == 0 {
             config = sensor_common::Config::new();
         }
-        config.active_rules = bits;
-        // Flows that passed the old rules must meet the new ones.
+        config.active_rules = update(config.active_rules);
         config.rules_generation = config.rules_generation.wrapping_add(1);
-        self.config.set(&config)?;
-        Ok(bits)
+        self.config.set(&config)
     }
 
     /// Live (unexpired) drop rules at monotonic time `now_ns`; the never-block and allow

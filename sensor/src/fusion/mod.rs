@@ -130,19 +130,34 @@ impl Fusion {
             let Some(device) = b.device_id.filter(|_| !self.is_combined(&b.model)) else {
                 return Ok(());
             };
-            for c in self.combined.iter().filter(|c| c.admits_breach(&b)) {
+            let admitting: Vec<&Combined> = self
+                .combined
+                .iter()
+                .filter(|c| c.admits_breach(&b))
+                .collect();
+            // The device's alerts are read once, over the widest window, not once per
+            // model: a device with many alerts would otherwise cost each breach that many
+            // rows per combined model.
+            let Some(widest) = admitting.iter().map(|c| c.model.window).max() else {
+                return Ok(());
+            };
+            let (from, to) = around(b.ts, widest);
+            let own = store.edr_alerts_between(device, from, to)?;
+            for c in admitting {
                 let (from, to) = around(b.ts, c.model.window);
-                let mut near = store.edr_alerts_between(device, from, to)?;
+                let mut peers_alerts = Vec::new();
                 if c.params.network_peer {
                     for peer in peers::reached(store, &b)? {
-                        near.extend(store.edr_alerts_between(peer, from, to)?);
+                        peers_alerts.extend(store.edr_alerts_between(peer, from, to)?);
                     }
                 }
-                if let Some(a) = near
+                let nearest = own
                     .iter()
+                    .filter(|a| (from..=to).contains(&a.alert.detected))
+                    .chain(&peers_alerts)
                     .filter(|a| c.admits_alert(a))
-                    .min_by_key(|a| (a.alert.detected - b.ts).abs())
-                {
+                    .min_by_key(|a| (a.alert.detected - b.ts).abs());
+                if let Some(a) = nearest {
                     stats.combined += u64::from(raise(store, c, a, &b)?);
                 }
             }

@@ -4,11 +4,13 @@
 //!
 //! # Layout
 //! - [`responder`]: applying, clearing and expiring actions.
+//! - [`ownership`]: one owner per kernel rule.
 //! - [`lifecycle`]: approving, extending and reactivating them, and their audit log.
 //! - [`watch`]: egress and pattern-of-life actions, which cut connections as they open.
 //! - [`reconcile`]: making the kernel's rules and the store's actions agree on start.
 
 pub mod lifecycle;
+pub mod ownership;
 pub mod reconcile;
 pub mod responder;
 pub mod watch;

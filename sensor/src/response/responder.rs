@@ -272,24 +272,6 @@ impl Responder {
         Ok(action)
     }
 
-    /// Refuses targets another active action owns: one owner per kernel rule, rather than
-    /// one action silently taking over another's.
-    pub(super) fn check_unowned(&mut self, targets: &[Target]) -> Result<(), ResponseError> {
-        for held in self.store.active_actions()? {
-            if let Some(t) = targets
-                .iter()
-                .find(|t| held.targets.iter().any(|h| h.slot() == t.slot()))
-            {
-                return Err(ResponseError::Invalid(format!(
-                    "`{t}` is already enforced by action {} ({}); clear it first to change it",
-                    held.id,
-                    describe(&held)
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Makes `action` active from `now` for its duration: state and end in the store first,
     /// then its rules in the kernel (undone if one fails).
     pub(super) fn enforce(
