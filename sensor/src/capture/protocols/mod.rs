@@ -4,8 +4,9 @@
 //! in each direction. That is enough for an HTTP request line and its first headers, a DNS
 //! query and the start of its answer, an SSH banner, and the magic bytes of SMB, RDP,
 //! DCE-RPC, Kerberos and LDAP. Towards SMB, FTP, SMTP and IRC it sends the first few dozen
-//! client messages, where the shares and pipes, the files and the mail envelope are. Maintained parsers do the parsing (httparse, simple-dns); what is
-//! read by hand here is a few bounds-checked bytes. Input is attacker-controlled: every
+//! client messages, where the shares and pipes, the files and the mail envelope are.
+//! Maintained parsers do the parsing (httparse, simple-dns); what is read by hand here is a
+//! few bounds-checked bytes or split lines. Input is attacker-controlled: every
 //! parser returns `None` on anything it does not understand.
 //!
 //! # Layout

@@ -1,6 +1,6 @@
 //! Patterns: a record whose field (user agent, TLS server name, HTTP host, DNS query, SMB
-//! share or file, DCE-RPC interface, upload, mail sender) contains one of a list of
-//! case-insensitive substrings;
+//! share, file or dialect, DCE-RPC interface, bare-address HTTP host, upload, unauthenticated
+//! mail sender) contains one of a list of case-insensitive substrings (none: any value);
 //! a field that holds several values matches when one does. With no field, every record the
 //! model's filter admits (a port policy such as "encrypted DNS to port 853").
 
