@@ -61,6 +61,23 @@ fn r6_block_suspend_quarantine_and_clear_through_the_cli() {
     assert_eq!(ids(&cleared), vec![field(&block, "id")]);
     assert!(connects(&run.lab, 8090), "clear undoes the block");
 
+    // A CIDR rule (prefix-keyed: its owner is checked in the store, not in the kernel) has
+    // one owner too.
+    let net = run.api_json(&["block", "192.0.2.0/24", "--why", "test net"]);
+    assert_eq!(net["state"], "active");
+    let again = run.cli(&["block", "192.0.2.0/24"]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(&format!("already enforced by action {}", field(&net, "id"))),
+        "{err}"
+    );
+    let net_id = field(&net, "id").to_string();
+    assert_eq!(
+        ids(&run.api_json(&["clear", &net_id])),
+        vec![field(&net, "id")]
+    );
+
     // Suspend for 2 s: new connections are refused until the kernel lets the rule lapse,
     // then the agent marks the action expired and takes its rule out.
     let start = Instant::now();
