@@ -160,13 +160,13 @@ fn detail(app: &crate::capture::protocols::AppInfo) -> String {
     if let Some(irc) = &app.irc {
         parts.push(format!("nick {}", irc.nick.as_deref().unwrap_or("-")));
         parts.extend(irc.channels.iter().map(|c| format!("join {c}")));
+        parts.extend(irc.uploads());
     }
     if let Some(ftp) = &app.ftp {
         parts.push(format!("user {}", ftp.user.as_deref().unwrap_or("-")));
         parts.extend(ftp.retrieved.iter().map(|f| format!("RETR {f}")));
+        parts.extend(ftp.uploads());
     }
-    // FTP stores and DCC sends, said once.
-    parts.extend(app.uploads().into_iter().filter(|u| !u.starts_with("HTTP")));
     parts.join(" ")
 }
 

@@ -1,12 +1,12 @@
 //! Writing, removing and listing the kernel's response rules.
 //!
-//! Every rule targets one map of the XDP program (see `sensor_common::rule`). After each
-//! change the `CONFIG` entry's `active_rules` bits are recomputed from the maps' contents,
-//! so the program skips only classes that really are empty, and the address filter in front
-//! of the IP quarantines and blocks follows their maps (see [`super::addr_filter`]).
-//! Addresses are stored
-//! IPv4-mapped, so IPv4 and IPv6 rules share maps; a CIDR's prefix grows by 96 bits for
-//! IPv4.
+//! Every rule targets one map of the XDP program (see `sensor_common::rule`). The `CONFIG`
+//! entry's `active_rules` bits follow the maps' contents (an insert sets its class's bit, a
+//! removal clears it when the class is left empty, a load recomputes them all), so the
+//! program skips only classes that really are empty, and the address filter in front of the
+//! IP quarantines and blocks follows their maps (see [`super::addr_filter`]). Addresses are
+//! stored IPv4-mapped, so IPv4 and IPv6 rules share maps; a CIDR's prefix grows by 96 bits
+//! for IPv4.
 
 use std::{
     fmt,
@@ -83,6 +83,18 @@ fn class_bit(target: &Target) -> u32 {
         Target::BlockCidr { .. } => active::BLOCK_CIDR,
         Target::Suspend { .. } => active::SUSPEND,
     }
+}
+
+/// Who holds a rule's slot, as the kernel says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// No rule in the slot.
+    Free,
+    /// The rule of this action (0: written without one).
+    Action(u64),
+    /// Not known from the kernel: a prefix-keyed class (CIDR blocks, the lists), whose
+    /// trie lookups match the longest prefix, not the key.
+    Unknown,
 }
 
 /// Handles on every rule map and the settings.
@@ -211,11 +223,8 @@ impl Rules {
         Ok(())
     }
 
-    /// The action that owns the rule in `target`'s slot, for the classes keyed exactly
-    /// (hash maps: one lookup); `None` for the prefix-keyed classes (CIDR blocks and the
-    /// lists, whose trie lookups match the longest prefix, not the key), which the caller
-    /// checks otherwise. `Some(None)`: the slot is free.
-    pub fn owner(&self, target: &Target) -> Result<Option<Option<u64>>, MapsError> {
+    /// Who holds `target`'s slot: one lookup for the classes keyed exactly (hash maps).
+    pub fn owner(&self, target: &Target) -> Result<Owner, MapsError> {
         let value = match target {
             Target::QuarantineIp { addr, .. } => self.quarantine_ip.get(&mapped(*addr), 0),
             Target::QuarantineMac { mac, .. } => self.quarantine_mac.get(&mac_key(*mac), 0),
@@ -227,11 +236,11 @@ impl Rules {
             Target::Suspend { endpoint } => self.suspend.get(&endpoint_key(endpoint), 0),
             Target::NeverBlock { .. }
             | Target::QuarantineAllow { .. }
-            | Target::BlockCidr { .. } => return Ok(None),
+            | Target::BlockCidr { .. } => return Ok(Owner::Unknown),
         };
         match value {
-            Ok(v) => Ok(Some(Some(v.action_id))),
-            Err(MapError::KeyNotFound) => Ok(Some(None)),
+            Ok(v) => Ok(Owner::Action(v.action_id)),
+            Err(MapError::KeyNotFound) => Ok(Owner::Free),
             Err(source) => Err(MapsError::Read {
                 name: "rules",
                 source,

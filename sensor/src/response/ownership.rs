@@ -9,7 +9,7 @@ use super::{
     Action, ActionState,
     responder::{Responder, ResponseError, describe},
 };
-use crate::ebpf::Target;
+use crate::ebpf::{Target, rules::Owner};
 
 impl Responder {
     /// Refuses targets another active action owns.
@@ -18,15 +18,15 @@ impl Responder {
         let mut by_prefix = Vec::new();
         for t in targets {
             match rules.owner(t)? {
-                Some(Some(id)) if id != 0 => {
+                Owner::Action(id) if id != 0 => {
                     if let Some(held) = store.action(id as i64)?
                         && held.state == ActionState::Active
                     {
                         return Err(owned(t, &held));
                     }
                 }
-                Some(_) => {}
-                None => by_prefix.push(t),
+                Owner::Action(_) | Owner::Free => {}
+                Owner::Unknown => by_prefix.push(t),
             }
         }
         if by_prefix.is_empty() {

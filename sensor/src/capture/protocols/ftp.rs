@@ -30,6 +30,11 @@ const FTP_VERBS: [&str; 16] = [
 ];
 
 impl Ftp {
+    /// The stored files as an analyst reads them: `FTP STOR name`.
+    pub fn uploads(&self) -> impl Iterator<Item = String> + '_ {
+        self.stored.iter().map(|f| format!("FTP STOR {f}"))
+    }
+
     /// Reads the client's commands; `None` unless one is an FTP command.
     pub fn parse(lines: &[Line<'_>]) -> Option<Self> {
         let mut ftp = Self::default();

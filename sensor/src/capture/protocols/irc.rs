@@ -25,6 +25,11 @@ pub struct Irc {
 const MAX_NAMES: usize = 16;
 
 impl Irc {
+    /// The files offered as an analyst reads them: `IRC DCC SEND name (size bytes)`.
+    pub fn uploads(&self) -> impl Iterator<Item = String> + '_ {
+        self.dcc_sends.iter().map(|f| format!("IRC DCC SEND {f}"))
+    }
+
     /// Reads the client's commands; `None` unless it registered a nickname.
     pub fn parse(lines: &[Line<'_>]) -> Option<Self> {
         let mut irc = Self::default();

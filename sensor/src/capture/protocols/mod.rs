@@ -148,16 +148,8 @@ impl AppInfo {
     /// Files and bodies the originator sent out through a file-transfer channel: FTP
     /// stores, IRC DCC offers, HTTP uploads (see [`http::Http::upload`]).
     pub fn uploads(&self) -> Vec<String> {
-        let ftp = self
-            .ftp
-            .iter()
-            .flat_map(|f| &f.stored)
-            .map(|f| format!("FTP STOR {f}"));
-        let irc = self
-            .irc
-            .iter()
-            .flat_map(|i| &i.dcc_sends)
-            .map(|f| format!("IRC DCC SEND {f}"));
+        let ftp = self.ftp.iter().flat_map(ftp::Ftp::uploads);
+        let irc = self.irc.iter().flat_map(irc::Irc::uploads);
         let http = self.http.iter().filter_map(http::Http::upload);
         ftp.chain(irc).chain(http).collect()
     }
