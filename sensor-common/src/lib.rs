@@ -23,7 +23,7 @@ pub mod rule;
 pub use config::Config;
 pub use counter::Counter;
 pub use flow::{Direction, FlowCacheSlot, FlowKey, FlowStats};
-pub use rule::{EndpointKey, MacKey, RuleKind, RuleValue};
+pub use rule::{AddrRule, EndpointKey, MacKey, RuleKind, RuleValue};
 
 /// Name of the LRU hash map of flows (`FlowKey` → `FlowStats`).
 pub const FLOWS_MAP: &str = "FLOWS";
@@ -47,7 +47,7 @@ pub const EVENTS_BYTES: u32 = 4 << 20;
 
 /// Name of the LPM trie of addresses no rule may drop (value: owning action id).
 pub const NEVER_BLOCK_MAP: &str = "NEVER_BLOCK";
-/// Name of the hash of quarantined devices by IP.
+/// Name of the table of quarantined devices by IP ([`rule::addr_table`]).
 pub const QUARANTINE_IP_MAP: &str = "QUARANTINE_IP";
 /// Name of the hash of quarantined devices by MAC.
 pub const QUARANTINE_MAC_MAP: &str = "QUARANTINE_MAC";
@@ -55,7 +55,7 @@ pub const QUARANTINE_MAC_MAP: &str = "QUARANTINE_MAC";
 pub const QUARANTINE_ALLOW_MAP: &str = "QUARANTINE_ALLOW";
 /// Name of the hash of exact-flow blocks (canonical [`FlowKey`], VLANs zero).
 pub const BLOCK_FLOW_MAP: &str = "BLOCK_FLOW";
-/// Name of the hash of IP blocks.
+/// Name of the table of IP blocks ([`rule::addr_table`]).
 pub const BLOCK_IP_MAP: &str = "BLOCK_IP";
 /// Name of the hash of `ip:port` blocks.
 pub const BLOCK_ENDPOINT_MAP: &str = "BLOCK_ENDPOINT";

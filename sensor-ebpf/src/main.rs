@@ -74,15 +74,32 @@ pub fn sensor(ctx: XdpContext) -> u32 {
 /// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
 fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> {
-    let Some(packet) = maps::PACKET.get_ptr_mut(0) else {
+    let run = Run::new(ctx, tally);
+    // Quarantines and blocks by IP first of all: a packet they drop costs no header walk
+    // and no flow work. An untagged IP frame is judged on the addresses at their fixed
+    // offsets (`early`); any other, and a hit whose event is due, after the walk.
+    let by_address = run.config.active_rules & active::BY_ADDRESS != 0;
+    let early = if by_address {
+        rules::drop_early(&run)
+    } else {
+        rules::Verdict::Pass
+    };
+    if let rules::Verdict::Drop = early {
+        return Ok(xdp_action::XDP_DROP);
+    }
+    let Some(scratch) = maps::PACKET.get_ptr_mut(0) else {
         return Ok(xdp_action::XDP_PASS);
     };
     // SAFETY: this CPU's scratch entry, not shared with another CPU, and not preempted by
-    // another run of this program; nothing else holds a reference to it.
-    let packet = unsafe { &mut *packet };
+    // another run of this program; nothing else holds a reference to it. The flag goes
+    // through memory (see `parse::Scratch`), hence the volatile accesses.
+    let (packet, recheck) = unsafe {
+        let recheck = &raw mut (*scratch).recheck_by_address;
+        core::ptr::write_volatile(recheck, u8::from(matches!(early, rules::Verdict::Deferred)));
+        (&mut (*scratch).packet, recheck)
+    };
     let mut cursor = parse::Cursor::new(ctx, len);
     let parsed = parse::packet(&mut cursor, packet, &tally)?;
-    let run = Run::new(ctx, tally);
     let packet: &parse::Packet = packet;
     match parsed {
         parse::Parsed::Ip => {}
@@ -94,8 +111,8 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
             return Ok(xdp_action::XDP_PASS);
         }
     }
-    // Quarantines and blocks by IP first: a packet they drop costs no flow work at all.
-    if run.config.active_rules & active::BY_ADDRESS != 0 && rules::drop_by_address(&run, packet) {
+    // SAFETY: as above.
+    if unsafe { core::ptr::read_volatile(recheck) } != 0 && rules::drop_by_address(&run, packet) {
         return Ok(xdp_action::XDP_DROP);
     }
     let (key, dir) = packet.flow_key();

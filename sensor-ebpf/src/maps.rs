@@ -5,16 +5,19 @@
 
 use core::{ffi::c_void, ptr};
 
-use crate::parse::Packet;
+use crate::parse::Scratch;
 use aya_ebpf::{
     helpers::bpf_map_lookup_elem,
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
 };
 use sensor_common::{
-    COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES, FlowCacheSlot,
-    FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue, config::RateWindow,
-    event::FlowBatchEvent, flow::FLOW_CACHE_SLOTS, rule::addr_filter,
+    AddrRule, COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES,
+    FlowCacheSlot, FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue,
+    config::RateWindow,
+    event::FlowBatchEvent,
+    flow::FLOW_CACHE_SLOTS,
+    rule::{addr_filter, addr_table},
 };
 
 /// The flow table. LRU so that a full table evicts the flows idle the longest instead of
@@ -34,9 +37,9 @@ pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
 pub static COUNTERS: PerCpuArray<[u64; COUNTER_SLOTS as usize]> =
     PerCpuArray::with_max_entries(1, 0);
 
-/// Where this CPU's run of the program keeps the parsed packet (see `parse::Packet`).
+/// Where this CPU's run of the program keeps the parsed packet (see `parse::Scratch`).
 #[map]
-pub static PACKET: PerCpuArray<Packet> = PerCpuArray::with_max_entries(1, 0);
+pub static PACKET: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// Settings from the agent.
 #[map]
@@ -58,10 +61,10 @@ pub static FLOW_BATCH: PerCpuArray<FlowBatchEvent> = PerCpuArray::with_max_entri
 #[map]
 pub static NEVER_BLOCK: LpmTrie<[u8; 16], u64> = LpmTrie::with_max_entries(LPM_MAX_ENTRIES, 0);
 
-/// Quarantined devices by IP.
+/// Quarantined devices by IP (see `sensor_common::rule::addr_table`).
 #[map]
-pub static QUARANTINE_IP: HashMap<[u8; 16], RuleValue> =
-    HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+pub static QUARANTINE_IP: Array<AddrRule> =
+    Array::with_max_entries(addr_table::CELLS, addr_table::MAP_FLAGS);
 
 /// Quarantined devices by MAC.
 #[map]
@@ -77,9 +80,10 @@ pub static QUARANTINE_ALLOW: LpmTrie<[u8; 16], u64> = LpmTrie::with_max_entries(
 pub static BLOCK_FLOW: HashMap<FlowKey, RuleValue> =
     HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
 
-/// IP blocks.
+/// IP blocks (see `sensor_common::rule::addr_table`).
 #[map]
-pub static BLOCK_IP: HashMap<[u8; 16], RuleValue> = HashMap::with_max_entries(RULES_MAX_ENTRIES, 0);
+pub static BLOCK_IP: Array<AddrRule> =
+    Array::with_max_entries(addr_table::CELLS, addr_table::MAP_FLAGS);
 
 /// `ip:port` blocks.
 #[map]
@@ -100,14 +104,36 @@ pub static SUSPEND: HashMap<EndpointKey, RuleValue> =
 #[map]
 pub static ADDR_FILTER: Array<u64> = Array::with_max_entries(addr_filter::WORDS, 0);
 
-/// Whether some address rule may name the address with these words: `false` means none
-/// does, so its lookups can be skipped.
+/// Whether some IP rule may name an address of this hash: `false` means none does, so its
+/// table probes can be skipped.
 #[inline(always)]
-pub fn addr_filtered(words: [u32; 4]) -> bool {
-    let (word, bit) = addr_filter::position(words);
+pub fn addr_filtered(hash: u32) -> bool {
+    let (word, bit) = addr_filter::position(hash);
     // An index past the end cannot happen (`position` stays below `WORDS`); if it did, the
-    // lookups would decide.
+    // probes would decide.
     ADDR_FILTER.get(word).is_none_or(|w| *w & bit != 0)
+}
+
+/// The rule for the address with these words and hash in an IP rule table: the cells from
+/// its home on are read in order until one holds it.
+#[inline(always)]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "`addr` sits at offset 0 of an 8-aligned cell"
+)]
+pub fn addr_rule(table: &Array<AddrRule>, words: [u32; 4], hash: u32) -> Option<*mut RuleValue> {
+    for probe in 0..addr_table::PROBES {
+        let cell = table.get_ptr_mut(addr_table::cell(hash, probe))?;
+        // SAFETY: a pointer to a live array cell; `addr` sits at offset 0 of an 8-aligned
+        // cell, so it loads as four words. A cell the agent is rewriting may read torn,
+        // which at worst fails to match (its address is written last).
+        unsafe {
+            if *(&raw const (*cell).addr).cast::<[u32; 4]>() == words {
+                return Some(&raw mut (*cell).rule);
+            }
+        }
+    }
+    None
 }
 
 /// This CPU's counters, looked up once per packet and handed to whatever counts.

@@ -1,9 +1,11 @@
 //! Response rules, checked before the flow table.
 //!
-//! Two stages. By address, right after the headers are read and before the flow key or the
-//! flow cache: quarantine by IP (outgoing, then incoming; peers on the allow list pass),
-//! then block by IP, each address looked up only when the address filter says a rule may
-//! name it; a drop by address costs the parse, two array reads and one hash lookup. By flow,
+//! Two stages. By address, before anything else: quarantine by IP (outgoing, then incoming;
+//! peers on the allow list pass), then block by IP, each address probed in its table only
+//! when the address filter says a rule may name it. For an untagged IPv4 or IPv6 frame this
+//! runs before the headers are walked, on the addresses at their fixed offsets, so a drop
+//! by address costs a few loads and no parse (`drop_early`); for any other frame, right
+//! after the walk (`drop_by_address`). By flow,
 //! for packets the flow cache cannot pass: quarantine by MAC, block (exact flow, `ip:port`,
 //! CIDR; each on the packet's source and destination), suspend (new connections to an
 //! endpoint). The first live rule that matches decides; then, if the packet's source or
@@ -16,9 +18,10 @@
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
+use aya_ebpf::maps::Array;
 use sensor_common::{
-    Counter, EndpointKey, FlowKey, MacKey, RuleValue,
-    rule::{active, scope},
+    AddrRule, Counter, EndpointKey, FlowKey, MacKey, RuleValue,
+    rule::{active, addr_hash, scope},
 };
 
 use crate::{
@@ -27,7 +30,7 @@ use crate::{
         self, BLOCK_CIDR, BLOCK_ENDPOINT, BLOCK_FLOW, BLOCK_IP, FLOWS, NEVER_BLOCK,
         QUARANTINE_ALLOW, QUARANTINE_IP, QUARANTINE_MAC, SUSPEND,
     },
-    parse::{Packet, proto},
+    parse::{self, Packet, proto},
     run::Run,
 };
 
@@ -37,106 +40,176 @@ struct Hit {
     counter: Counter,
 }
 
-/// Whether a quarantine or block by IP drops the packet.
+/// What a rule stage decided.
+pub enum Verdict {
+    /// A rule dropped the packet (counted).
+    Drop,
+    /// No rule of the stage drops it (whatever let it pass is counted).
+    Pass,
+    /// Not decided before the headers were walked: a frame whose addresses are not at
+    /// the fixed offsets (tagged, not IP), or a matched rule whose hit event is due (once
+    /// per rule per `hit_event_interval_ns`; the event describes the walked packet).
+    /// Nothing is counted yet; the stage runs again after the walk.
+    Deferred,
+}
+
+/// An address of the packet as the IP rules look it up: its words, its hash, and whether
+/// the address filter lets it through to the table probes.
+#[derive(Clone, Copy)]
+pub struct Side {
+    words: [u32; 4],
+    hash: u32,
+    filtered: bool,
+}
+
+impl Side {
+    /// The address with these words (as the program loads them).
+    #[inline(always)]
+    pub fn new(words: [u32; 4]) -> Self {
+        let hash = addr_hash(words);
+        Self {
+            words,
+            hash,
+            filtered: maps::addr_filtered(hash),
+        }
+    }
+
+    /// The address's bytes, for the LPM lists.
+    #[inline(always)]
+    fn bytes(&self) -> [u8; 16] {
+        // SAFETY: four words are sixteen bytes in the same (native) order they were loaded.
+        unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(self.words) }
+    }
+}
+
+/// Quarantine and block by IP for a frame whose headers are not walked yet: an untagged
+/// IPv4 or IPv6 frame's addresses are read at their fixed offsets. `Deferred` for any other
+/// frame, or for a hit whose event is due: the stage then runs after the walk.
+#[inline(always)]
+pub fn drop_early(run: &Run) -> Verdict {
+    match parse::fixed_addresses(run.ctx) {
+        Some((src, dst)) => by_address(run, &Side::new(src), &Side::new(dst), None),
+        None => Verdict::Deferred,
+    }
+}
+
+/// Whether a quarantine or block by IP drops the walked packet.
 #[inline(always)]
 pub fn drop_by_address(run: &Run, packet: &Packet) -> bool {
-    let src = maps::addr_filtered(packet.src_words());
-    let dst = maps::addr_filtered(packet.dst_words());
-    if !src && !dst {
-        return false;
-    }
-    match by_address(run, packet, src, dst) {
-        Some(hit) => enforce(run, packet, &hit),
-        None => false,
-    }
+    let src = Side::new(packet.src_words());
+    let dst = Side::new(packet.dst_words());
+    matches!(by_address(run, &src, &dst, Some(packet)), Verdict::Drop)
 }
 
 /// Whether a rule of the flow stage drops the packet.
 #[inline(always)]
 pub fn drop_by_flow(run: &Run, packet: &Packet, key: &FlowKey) -> bool {
     match by_flow(run, packet, key) {
-        Some(hit) => enforce(run, packet, &hit),
+        Some(hit) => matches!(
+            enforce(run, &packet.src, &packet.dst, Some(packet), &hit),
+            Verdict::Drop
+        ),
         None => false,
     }
 }
 
-/// Drops the packet unless the never-block list covers it: counts the drop and the rule's
-/// hit, and paces its event.
+/// Drops the packet unless the never-block list covers `src` or `dst`: counts the drop and
+/// the rule's hit, and paces its event (which needs the walked `packet`; without it a due
+/// event defers the decision).
 #[inline(always)]
-fn enforce(run: &Run, packet: &Packet, hit: &Hit) -> bool {
+fn enforce(
+    run: &Run,
+    src: &[u8; 16],
+    dst: &[u8; 16],
+    packet: Option<&Packet>,
+    hit: &Hit,
+) -> Verdict {
     let now = run.now;
     if run.config.active_rules & active::NEVER_BLOCK != 0
-        && (maps::lpm_lookup(&NEVER_BLOCK, &packet.src).is_some()
-            || maps::lpm_lookup(&NEVER_BLOCK, &packet.dst).is_some())
+        && (maps::lpm_lookup(&NEVER_BLOCK, src).is_some()
+            || maps::lpm_lookup(&NEVER_BLOCK, dst).is_some())
     {
         run.tally.add(Counter::NeverBlockPassed, 1);
-        return false;
+        return Verdict::Pass;
     }
-    run.tally.add(hit.counter, 1);
     // SAFETY: `hit.rule` points into a live map value; `hits` is an aligned u64 only
     // updated atomically. The other fields are read or stored whole.
     unsafe {
+        let last = (*hit.rule).last_hit_ns;
+        let due = last == 0 || now.wrapping_sub(last) >= run.config.hit_event_interval_ns;
+        if due && packet.is_none() {
+            return Verdict::Deferred;
+        }
+        run.tally.add(hit.counter, 1);
         let _previous =
             atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*hit.rule).hits, 1);
-        let last = (*hit.rule).last_hit_ns;
         (*hit.rule).last_hit_ns = now;
-        if last == 0 || now.wrapping_sub(last) >= run.config.hit_event_interval_ns {
+        if due && let Some(packet) = packet {
             events::rule_hit(run, packet, hit.counter, &*hit.rule);
         }
     }
-    true
+    Verdict::Drop
 }
 
-/// Quarantine by IP, then block by IP; `src` and `dst` say which addresses the filter lets
-/// through to the lookups.
+/// Quarantine by IP, then block by IP, for the packet's two addresses.
+///
+/// Written as plain branches, not `Option` chains: the closures of `or_else` were
+/// compiled into a BPF subprogram, whose call cost as much as a probe.
 #[inline(always)]
-fn by_address(run: &Run, packet: &Packet, src: bool, dst: bool) -> Option<Hit> {
-    let (now, active) = (run.now, run.config.active_rules);
+fn by_address(run: &Run, src: &Side, dst: &Side, packet: Option<&Packet>) -> Verdict {
+    if !src.filtered && !dst.filtered {
+        return Verdict::Pass;
+    }
+    let active = run.config.active_rules;
+    // A quarantined device's allowed peer is counted once the stage has decided, so a
+    // deferred decision does not count it twice.
+    let mut allowed = false;
     if active & active::QUARANTINE_IP != 0 {
         // Outgoing: the device is the source; incoming: the destination.
-        let quarantined = if let Some(rule) =
-            lookup_if(src, &QUARANTINE_IP, &packet.src).and_then(|r| live(r, now, scope::SRC))
-        {
-            Some((rule, &packet.dst))
-        } else {
-            lookup_if(dst, &QUARANTINE_IP, &packet.dst)
-                .and_then(|r| live(r, now, scope::DST))
-                .map(|rule| (rule, &packet.src))
-        };
-        if let Some((rule, peer)) = quarantined
-            && let Some(hit) = unless_allowed(run, rule, peer)
-        {
-            return Some(hit);
+        let mut quarantined = live_rule(run, &QUARANTINE_IP, src, scope::SRC).map(|r| (r, dst));
+        if quarantined.is_none() {
+            quarantined = live_rule(run, &QUARANTINE_IP, dst, scope::DST).map(|r| (r, src));
+        }
+        if let Some((rule, peer)) = quarantined {
+            if !peer_allowed(&peer.bytes()) {
+                let hit = Hit {
+                    rule,
+                    counter: Counter::DropQuarantine,
+                };
+                return enforce(run, &src.bytes(), &dst.bytes(), packet, &hit);
+            }
+            allowed = true;
         }
     }
+    let mut verdict = Verdict::Pass;
     if active & active::BLOCK_IP != 0 {
-        let rule = lookup_if(src, &BLOCK_IP, &packet.src)
-            .and_then(|r| live(r, now, scope::SRC))
-            .or_else(|| {
-                lookup_if(dst, &BLOCK_IP, &packet.dst).and_then(|r| live(r, now, scope::DST))
-            });
+        let mut rule = live_rule(run, &BLOCK_IP, src, scope::SRC);
+        if rule.is_none() {
+            rule = live_rule(run, &BLOCK_IP, dst, scope::DST);
+        }
         if let Some(rule) = rule {
-            return Some(Hit {
+            let hit = Hit {
                 rule,
                 counter: Counter::DropBlockIp,
-            });
+            };
+            verdict = enforce(run, &src.bytes(), &dst.bytes(), packet, &hit);
         }
     }
-    None
+    if allowed && !matches!(verdict, Verdict::Deferred) {
+        run.tally.add(Counter::QuarantineAllowed, 1);
+    }
+    verdict
 }
 
-/// The rule for `addr` in `map`, looked up only if the filter let the address through.
+/// The live rule for `side` on this side of the packet in an IP rule table, probed only
+/// if the filter let the address through.
 #[inline(always)]
-fn lookup_if(
-    filtered: bool,
-    map: &aya_ebpf::maps::HashMap<[u8; 16], RuleValue>,
-    addr: &[u8; 16],
-) -> Option<*mut RuleValue> {
-    if filtered {
-        map.get_ptr_mut(addr)
-    } else {
-        None
+fn live_rule(run: &Run, table: &Array<AddrRule>, side: &Side, on: u8) -> Option<*mut RuleValue> {
+    if !side.filtered {
+        return None;
     }
+    let rule = maps::addr_rule(table, side.words, side.hash)?;
+    live(rule, run.now, on)
 }
 
 #[inline(always)]
@@ -232,7 +305,7 @@ fn quarantine_mac(run: &Run, packet: &Packet) -> Option<Hit> {
 /// A quarantine's hit, unless `peer` is on the allow list (counted).
 #[inline(always)]
 fn unless_allowed(run: &Run, rule: *mut RuleValue, peer: &[u8; 16]) -> Option<Hit> {
-    if maps::lpm_lookup(&QUARANTINE_ALLOW, peer).is_some() {
+    if peer_allowed(peer) {
         run.tally.add(Counter::QuarantineAllowed, 1);
         return None;
     }
@@ -240,6 +313,12 @@ fn unless_allowed(run: &Run, rule: *mut RuleValue, peer: &[u8; 16]) -> Option<Hi
         rule,
         counter: Counter::DropQuarantine,
     })
+}
+
+/// Whether a quarantined device may still reach `peer`.
+#[inline(always)]
+fn peer_allowed(peer: &[u8; 16]) -> bool {
+    maps::lpm_lookup(&QUARANTINE_ALLOW, peer).is_some()
 }
 
 /// The rule, if it has not expired and applies to this side.

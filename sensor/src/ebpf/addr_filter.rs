@@ -1,14 +1,16 @@
 //! The agent's side of the address filter (`sensor_common::rule::addr_filter`): the bitmap
-//! the XDP program reads before it looks an address up in `QUARANTINE_IP` or `BLOCK_IP`.
+//! the XDP program reads before it probes an address in `QUARANTINE_IP` or `BLOCK_IP`.
 //!
 //! A bit must be set before a packet could need it and may be cleared only when no rule
-//! needs it. So a new rule sets its bit after the rule is in its map (one word read and
-//! written, nothing else touched); a removal rebuilds the whole bitmap from the maps' keys
-//! and writes only the words that changed, so a word that keeps a bit never loses it, even
-//! for a moment. A bit shared by two addresses costs the program one lookup in vain.
+//! needs it. So a new rule sets its bit after the rule is in its table (one word read and
+//! written, nothing else touched); a removal clears the bit only when neither table holds
+//! another address of the same hash (all of which sit in the cells from that hash on), and
+//! a rebuild from the tables writes only the words that changed, so a word that keeps a bit
+//! never loses it, even for a moment. A bit shared by two addresses costs the program one
+//! probe in vain.
 
-use aya::maps::{Array, HashMap, Map, MapData};
-use sensor_common::{ADDR_FILTER_MAP, RuleValue, rule::addr_filter};
+use aya::maps::{Array, Map, MapData};
+use sensor_common::{ADDR_FILTER_MAP, rule::addr_filter};
 
 use super::maps::MapsError;
 
@@ -27,9 +29,9 @@ impl AddrFilter {
         Ok(Self { words })
     }
 
-    /// Sets the bit of `addr` (IPv4-mapped), leaving every other bit as it is.
-    pub fn add(&mut self, addr: &[u8; 16]) -> Result<(), MapsError> {
-        let (index, bit) = addr_filter::position(addr_filter::words(addr));
+    /// Sets the bit of an address hash, leaving every other bit as it is.
+    pub fn add(&mut self, hash: u32) -> Result<(), MapsError> {
+        let (index, bit) = addr_filter::position(hash);
         let word = self.get(index)?;
         if word & bit == 0 {
             self.set(index, word | bit)?;
@@ -37,21 +39,23 @@ impl AddrFilter {
         Ok(())
     }
 
-    /// Makes the filter hold exactly the addresses the two maps have keys for; returns
-    /// how many words changed.
-    pub fn rebuild(
-        &mut self,
-        maps: [&HashMap<MapData, [u8; 16], RuleValue>; 2],
-    ) -> Result<usize, MapsError> {
+    /// Clears the bit of an address hash that no rule needs any more.
+    pub fn clear(&mut self, hash: u32) -> Result<(), MapsError> {
+        let (index, bit) = addr_filter::position(hash);
+        let word = self.get(index)?;
+        if word & bit != 0 {
+            self.set(index, word & !bit)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the filter hold exactly these address hashes; returns how many words changed.
+    pub fn rebuild(&mut self, hashes: impl IntoIterator<Item = u32>) -> Result<usize, MapsError> {
         let mut want = vec![0u64; addr_filter::WORDS as usize];
-        for map in maps {
-            for key in map.keys() {
-                let addr = key.map_err(|source| MapsError::Read {
-                    name: "address rules",
-                    source,
-                })?;
-                let (index, bit) = addr_filter::position(addr_filter::words(&addr));
-                want[index as usize] |= bit;
+        for hash in hashes {
+            let (index, bit) = addr_filter::position(hash);
+            if let Some(word) = want.get_mut(index as usize) {
+                *word |= bit;
             }
         }
         let mut changed = 0;
@@ -64,9 +68,9 @@ impl AddrFilter {
         Ok(changed)
     }
 
-    /// Whether the bit of `addr` is set (for tests and `sensor status`).
-    pub fn contains(&self, addr: &[u8; 16]) -> Result<bool, MapsError> {
-        let (index, bit) = addr_filter::position(addr_filter::words(addr));
+    /// Whether the bit of an address hash is set (for tests and `sensor status`).
+    pub fn contains(&self, hash: u32) -> Result<bool, MapsError> {
+        let (index, bit) = addr_filter::position(hash);
         Ok(self.get(index)? & bit != 0)
     }
 

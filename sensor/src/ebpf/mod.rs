@@ -3,10 +3,12 @@
 //!
 //! # Minimum kernel version
 //! 5.18 for `bpf_xdp_load_bytes` (payload snippets); 5.11 for `bpf_ktime_get_coarse_ns`;
+//! 5.5 for mappable arrays (the IP rule tables);
 //! 5.9 for bpf_link-based XDP attachment, which pinned links need. Developed and tested on
 //! 6.18.
 
 pub mod addr_filter;
+pub mod addr_table;
 pub mod bpffs;
 pub mod loader;
 pub mod maps;

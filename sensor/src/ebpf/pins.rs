@@ -37,7 +37,7 @@ pub fn create_links_dir(link: &Path) -> Result<(), BpffsError> {
     })
 }
 
-/// Removes every pin whose map differs in type, key size, value size or size from the map
+/// Removes every pin whose map differs in type, key size, value size, size or flags from the map
 /// the program about to load declares. Rules in a replaced rule map are lost, which is
 /// logged as an error: the agent's store restores its own rules on start.
 pub fn drop_incompatible(dir: &Path, probe: &Ebpf) -> Result<(), LoaderError> {
@@ -68,7 +68,8 @@ pub fn drop_incompatible(dir: &Path, probe: &Ebpf) -> Result<(), LoaderError> {
         let same = have.map_type().ok() == want.map_type().ok()
             && have.key_size() == want.key_size()
             && have.value_size() == want.value_size()
-            && have.max_entries() == want.max_entries();
+            && have.max_entries() == want.max_entries()
+            && have.map_flags() == want.map_flags();
         if !same {
             if name.starts_with("BLOCK") || name.starts_with("QUARANTINE") || name == "SUSPEND" {
                 tracing::error!(

@@ -20,12 +20,13 @@ use sensor_common::{
     ADDR_FILTER_MAP, BLOCK_CIDR_MAP, BLOCK_ENDPOINT_MAP, BLOCK_FLOW_MAP, BLOCK_IP_MAP, CONFIG_MAP,
     EndpointKey, FlowKey, MacKey, NEVER_BLOCK_MAP, QUARANTINE_ALLOW_MAP, QUARANTINE_IP_MAP,
     QUARANTINE_MAC_MAP, RuleKind, RuleValue, SUSPEND_MAP,
-    rule::{active, scope},
+    rule::{active, addr_hash, addr_words, scope},
 };
 
 pub use super::target::{Endpoint, Target, mac_string};
 use super::{
     addr_filter::AddrFilter,
+    addr_table::{AddrTable, PlaceError},
     maps::{ConfigMap, MapsError, open_pinned},
 };
 
@@ -54,6 +55,17 @@ pub enum RuleError {
         /// The cause.
         #[source]
         source: MapError,
+    },
+    /// An IP rule table has no cell for the rule.
+    #[error("failed to write `{target}` to map `{map}`")]
+    Place {
+        /// The rule.
+        target: String,
+        /// The map.
+        map: &'static str,
+        /// The cause.
+        #[source]
+        source: PlaceError,
     },
 }
 
@@ -101,10 +113,10 @@ pub enum Owner {
 pub struct Rules {
     never_block: LpmTrie<MapData, [u8; 16], u64>,
     quarantine_allow: LpmTrie<MapData, [u8; 16], u64>,
-    quarantine_ip: HashMap<MapData, [u8; 16], RuleValue>,
+    quarantine_ip: AddrTable,
     quarantine_mac: HashMap<MapData, MacKey, RuleValue>,
     block_flow: HashMap<MapData, FlowKey, RuleValue>,
-    block_ip: HashMap<MapData, [u8; 16], RuleValue>,
+    block_ip: AddrTable,
     block_endpoint: HashMap<MapData, EndpointKey, RuleValue>,
     block_cidr: LpmTrie<MapData, [u8; 16], RuleValue>,
     suspend: HashMap<MapData, EndpointKey, RuleValue>,
@@ -135,10 +147,10 @@ impl Rules {
         Ok(Self {
             never_block: typed(open(NEVER_BLOCK_MAP)?, NEVER_BLOCK_MAP)?,
             quarantine_allow: typed(open(QUARANTINE_ALLOW_MAP)?, QUARANTINE_ALLOW_MAP)?,
-            quarantine_ip: typed(open(QUARANTINE_IP_MAP)?, QUARANTINE_IP_MAP)?,
+            quarantine_ip: AddrTable::from_map(open(QUARANTINE_IP_MAP)?, QUARANTINE_IP_MAP)?,
             quarantine_mac: typed(open(QUARANTINE_MAC_MAP)?, QUARANTINE_MAC_MAP)?,
             block_flow: typed(open(BLOCK_FLOW_MAP)?, BLOCK_FLOW_MAP)?,
-            block_ip: typed(open(BLOCK_IP_MAP)?, BLOCK_IP_MAP)?,
+            block_ip: AddrTable::from_map(open(BLOCK_IP_MAP)?, BLOCK_IP_MAP)?,
             block_endpoint: typed(open(BLOCK_ENDPOINT_MAP)?, BLOCK_ENDPOINT_MAP)?,
             block_cidr: typed(open(BLOCK_CIDR_MAP)?, BLOCK_CIDR_MAP)?,
             suspend: typed(open(SUSPEND_MAP)?, SUSPEND_MAP)?,
@@ -179,10 +191,14 @@ impl Rules {
                 .quarantine_allow
                 .insert(&lpm_key(net), action_id, 0)
                 .map_err(err(QUARANTINE_ALLOW_MAP))?,
-            Target::QuarantineIp { addr, scope } => self
-                .quarantine_ip
-                .insert(mapped(*addr), value(RuleKind::Quarantine, *scope), 0)
-                .map_err(err(QUARANTINE_IP_MAP))?,
+            Target::QuarantineIp { addr, scope } => {
+                place(
+                    &mut self.quarantine_ip,
+                    target,
+                    *addr,
+                    value(RuleKind::Quarantine, *scope),
+                )?;
+            }
             Target::QuarantineMac { mac, scope } => self
                 .quarantine_mac
                 .insert(mac_key(*mac), value(RuleKind::Quarantine, *scope), 0)
@@ -191,10 +207,14 @@ impl Rules {
                 .block_flow
                 .insert(flow_key(a, b), value(RuleKind::Block, scope::BOTH), 0)
                 .map_err(err(BLOCK_FLOW_MAP))?,
-            Target::BlockIp { addr, scope } => self
-                .block_ip
-                .insert(mapped(*addr), value(RuleKind::Block, *scope), 0)
-                .map_err(err(BLOCK_IP_MAP))?,
+            Target::BlockIp { addr, scope } => {
+                place(
+                    &mut self.block_ip,
+                    target,
+                    *addr,
+                    value(RuleKind::Block, *scope),
+                )?;
+            }
             Target::BlockEndpoint { endpoint, scope } => self
                 .block_endpoint
                 .insert(endpoint_key(endpoint), value(RuleKind::Block, *scope), 0)
@@ -212,10 +232,10 @@ impl Rules {
                 )
                 .map_err(err(SUSPEND_MAP))?,
         }
-        // In its map first, then in the filter: the program never sees a bit without a rule
-        // it cannot find, and the rule applies from the moment its bit is set.
+        // In its table first, then in the filter: the program never sees a bit without a
+        // rule it cannot find, and the rule applies from the moment its bit is set.
         if let Target::QuarantineIp { addr, .. } | Target::BlockIp { addr, .. } = target {
-            self.addr_filter.add(&mapped(*addr))?;
+            self.addr_filter.add(hash_of(*addr))?;
         }
         // The class now holds a rule: its bit is set without looking at the other classes.
         let bit = class_bit(target);
@@ -226,10 +246,12 @@ impl Rules {
     /// Who holds `target`'s slot: one lookup for the classes keyed exactly (hash maps).
     pub fn owner(&self, target: &Target) -> Result<Owner, MapsError> {
         let value = match target {
-            Target::QuarantineIp { addr, .. } => self.quarantine_ip.get(&mapped(*addr), 0),
+            Target::QuarantineIp { addr, .. } => {
+                return Ok(table_owner(&self.quarantine_ip, *addr));
+            }
             Target::QuarantineMac { mac, .. } => self.quarantine_mac.get(&mac_key(*mac), 0),
             Target::BlockFlow { a, b } => self.block_flow.get(&flow_key(a, b), 0),
-            Target::BlockIp { addr, .. } => self.block_ip.get(&mapped(*addr), 0),
+            Target::BlockIp { addr, .. } => return Ok(table_owner(&self.block_ip, *addr)),
             Target::BlockEndpoint { endpoint, .. } => {
                 self.block_endpoint.get(&endpoint_key(endpoint), 0)
             }
@@ -252,31 +274,30 @@ impl Rules {
     /// class is left empty.
     pub fn remove(&mut self, target: &Target) -> Result<bool, RuleError> {
         let result = match target {
-            Target::NeverBlock { net } => self.never_block.remove(&lpm_key(net)),
-            Target::QuarantineAllow { net } => self.quarantine_allow.remove(&lpm_key(net)),
-            Target::QuarantineIp { addr, .. } => self.quarantine_ip.remove(&mapped(*addr)),
-            Target::QuarantineMac { mac, .. } => self.quarantine_mac.remove(&mac_key(*mac)),
-            Target::BlockFlow { a, b } => self.block_flow.remove(&flow_key(a, b)),
-            Target::BlockIp { addr, .. } => self.block_ip.remove(&mapped(*addr)),
+            Target::NeverBlock { net } => gone(self.never_block.remove(&lpm_key(net))),
+            Target::QuarantineAllow { net } => gone(self.quarantine_allow.remove(&lpm_key(net))),
+            Target::QuarantineIp { addr, .. } => Ok(self.quarantine_ip.remove(&mapped(*addr))),
+            Target::QuarantineMac { mac, .. } => gone(self.quarantine_mac.remove(&mac_key(*mac))),
+            Target::BlockFlow { a, b } => gone(self.block_flow.remove(&flow_key(a, b))),
+            Target::BlockIp { addr, .. } => Ok(self.block_ip.remove(&mapped(*addr))),
             Target::BlockEndpoint { endpoint, .. } => {
-                self.block_endpoint.remove(&endpoint_key(endpoint))
+                gone(self.block_endpoint.remove(&endpoint_key(endpoint)))
             }
-            Target::BlockCidr { net, .. } => self.block_cidr.remove(&lpm_key(net)),
-            Target::Suspend { endpoint } => self.suspend.remove(&endpoint_key(endpoint)),
+            Target::BlockCidr { net, .. } => gone(self.block_cidr.remove(&lpm_key(net))),
+            Target::Suspend { endpoint } => gone(self.suspend.remove(&endpoint_key(endpoint))),
         };
-        let existed = match result {
-            Ok(()) => true,
-            Err(MapError::KeyNotFound) => false,
-            Err(source) => {
-                return Err(RuleError::Write {
-                    target: target.to_string(),
-                    map: "rules",
-                    source,
-                });
+        let existed = result.map_err(|source| RuleError::Write {
+            target: target.to_string(),
+            map: "rules",
+            source,
+        })?;
+        // The hash's filter bit goes when no other rule's address has that hash: those all
+        // sit in the cells from the hash on, in either table.
+        if let Target::QuarantineIp { addr, .. } | Target::BlockIp { addr, .. } = target {
+            let hash = hash_of(*addr);
+            if !self.quarantine_ip.holds_hash(hash) && !self.block_ip.holds_hash(hash) {
+                self.addr_filter.clear(hash)?;
             }
-        };
-        if let Target::QuarantineIp { .. } | Target::BlockIp { .. } = target {
-            self.rebuild_addr_filter()?;
         }
         let bit = class_bit(target);
         let held = self.has_entries(bit);
@@ -284,16 +305,20 @@ impl Rules {
         Ok(existed)
     }
 
-    /// Rebuilds the address filter from the IP quarantines and blocks the maps hold (after a
-    /// removal, or when taking over maps an earlier agent left); returns the words changed.
+    /// Rebuilds the address filter from the IP quarantines and blocks the tables hold (when
+    /// taking over tables an earlier agent left); returns the words changed.
     pub fn rebuild_addr_filter(&mut self) -> Result<usize, MapsError> {
-        self.addr_filter
-            .rebuild([&self.quarantine_ip, &self.block_ip])
+        let hashes: Vec<u32> = [&self.quarantine_ip, &self.block_ip]
+            .into_iter()
+            .flat_map(AddrTable::entries)
+            .map(|(addr, _)| addr_hash(addr_words(&addr)))
+            .collect();
+        self.addr_filter.rebuild(hashes)
     }
 
     /// Whether the address filter has the bit of `addr` set.
     pub fn addr_filter_contains(&self, addr: IpAddr) -> Result<bool, MapsError> {
-        self.addr_filter.contains(&mapped(addr))
+        self.addr_filter.contains(hash_of(addr))
     }
 
     /// Every rule in the kernel, expired ones included (the kernel ignores those).
@@ -308,8 +333,7 @@ impl Rules {
             let (k, id) = item.map_err(read(QUARANTINE_ALLOW_MAP))?;
             out.push(list_value(Target::QuarantineAllow { net: net_of(&k) }, id));
         }
-        for item in &self.quarantine_ip {
-            let (k, v) = item.map_err(read(QUARANTINE_IP_MAP))?;
+        for (k, v) in self.quarantine_ip.entries() {
             out.push(Rule {
                 target: Target::QuarantineIp {
                     addr: unmapped(k),
@@ -345,8 +369,7 @@ impl Rules {
                 value: v,
             });
         }
-        for item in &self.block_ip {
-            let (k, v) = item.map_err(read(BLOCK_IP_MAP))?;
+        for (k, v) in self.block_ip.entries() {
             out.push(Rule {
                 target: Target::BlockIp {
                     addr: unmapped(k),
@@ -403,10 +426,10 @@ impl Rules {
     fn has_entries(&self, bit: u32) -> bool {
         match bit {
             active::NEVER_BLOCK => self.never_block.keys().next().is_some(),
-            active::QUARANTINE_IP => self.quarantine_ip.keys().next().is_some(),
+            active::QUARANTINE_IP => !self.quarantine_ip.is_empty(),
             active::QUARANTINE_MAC => self.quarantine_mac.keys().next().is_some(),
             active::BLOCK_FLOW => self.block_flow.keys().next().is_some(),
-            active::BLOCK_IP => self.block_ip.keys().next().is_some(),
+            active::BLOCK_IP => !self.block_ip.is_empty(),
             active::BLOCK_ENDPOINT => self.block_endpoint.keys().next().is_some(),
             active::BLOCK_CIDR => self.block_cidr.keys().next().is_some(),
             active::SUSPEND => self.suspend.keys().next().is_some(),
@@ -436,6 +459,43 @@ impl Rules {
             .filter(|r| r.value.expires_ns == 0 || r.value.expires_ns > now_ns)
             .count())
     }
+}
+
+/// A map removal's outcome as whether the entry existed.
+fn gone(result: Result<(), MapError>) -> Result<bool, MapError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(source) => Err(source),
+    }
+}
+
+/// Writes an IP rule into its table.
+fn place(
+    table: &mut AddrTable,
+    target: &Target,
+    addr: IpAddr,
+    value: RuleValue,
+) -> Result<(), RuleError> {
+    table
+        .insert(&mapped(addr), value)
+        .map_err(|source| RuleError::Place {
+            target: target.to_string(),
+            map: table.name(),
+            source,
+        })
+}
+
+/// Who holds an IP rule's cell.
+fn table_owner(table: &AddrTable, addr: IpAddr) -> Owner {
+    table
+        .get(&mapped(addr))
+        .map_or(Owner::Free, |v| Owner::Action(v.action_id))
+}
+
+/// The hash an IP rule's address is filed under.
+fn hash_of(addr: IpAddr) -> u32 {
+    addr_hash(addr_words(&mapped(addr)))
 }
 
 fn list_value(target: Target, action_id: u64) -> Rule {
