@@ -24,11 +24,7 @@ const QUARANTINED: [u8; 4] = [10, 77, 1, 13];
 const C2: [u8; 4] = [203, 0, 113, 66];
 
 fn syn(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
-    ethernet(
-        &[],
-        ethertype::IPV4,
-        &Ipv4::new(src, dst, 6).packet(&tcp(40000, 443, 0x02, &[])),
-    )
+    syn_tagged(src, dst, &[])
 }
 
 #[test]
