@@ -90,5 +90,9 @@ pub const PINNED_MAPS: [&str; 16] = [
     COUNTERS_MAP,
 ];
 
-/// Name of the XDP program in the object file.
+/// Name of the XDP program in the object file: the one for frames that may span several
+/// buffers (loaded with frags; asks the kernel for each frame's length).
 pub const XDP_PROGRAM: &str = "sensor";
+/// Name of the same program for frames that fit one buffer (loaded without frags, so the
+/// packet bounds are the whole frame).
+pub const XDP_PROGRAM_LINEAR: &str = "sensor_linear";

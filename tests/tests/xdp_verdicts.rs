@@ -583,13 +583,24 @@ fn r1_program_keeps_headroom_under_the_verifier_budget() {
     if !env::require_root("r1_program_keeps_headroom_under_the_verifier_budget") {
         return;
     }
-    let dp = Datapath::load(&LoadOptions::default()).expect("load the XDP program");
-    let Some(processed) = dp.verified_instructions().expect("read the program's info") else {
-        panic!("the kernel reports no verified instruction count (needs 5.16+)");
-    };
-    eprintln!("verifier processed {processed} instructions of its {BUDGET} budget");
-    assert!(
-        processed <= BUDGET / 2,
-        "the verifier processed {processed} instructions: over half of its {BUDGET} budget"
-    );
+    // Both programs: for frames that may span several buffers, and for frames that fit one.
+    for multi_buffer in [true, false] {
+        let dp = Datapath::load(&LoadOptions {
+            multi_buffer,
+            ..LoadOptions::default()
+        })
+        .expect("load the XDP program");
+        let Some(processed) = dp.verified_instructions().expect("read the program's info") else {
+            panic!("the kernel reports no verified instruction count (needs 5.16+)");
+        };
+        eprintln!(
+            "multi-buffer {multi_buffer}: verifier processed {processed} instructions of its \
+             {BUDGET} budget"
+        );
+        assert!(
+            processed <= BUDGET / 2,
+            "multi-buffer {multi_buffer}: the verifier processed {processed} instructions: \
+             over half of its {BUDGET} budget"
+        );
+    }
 }

@@ -172,12 +172,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         None => ConfigFile::default(),
     };
+    let multi_buffer = !crate::ebpf::buffers::fit_one_buffer(&args.ifaces);
     let mut datapath = Datapath::load(&LoadOptions {
         flow_table_size: args.flow_table_size,
         events_bytes: args.events_bytes,
         pin_dir: Some(args.pins.pin_dir.clone()),
+        multi_buffer,
     })
     .context("failed to bring up the data path (are you root?)")?;
+    info!(
+        multi_buffer,
+        "loaded the XDP program for frames {}",
+        if multi_buffer {
+            "that may span several buffers (an MTU above 3,000)"
+        } else {
+            "that fit one buffer"
+        }
+    );
     datapath.configure(&Config {
         new_flows_per_sec: args.new_flows_per_sec,
         ..Config::new()

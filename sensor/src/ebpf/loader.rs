@@ -27,7 +27,7 @@ use aya::{
 };
 use sensor_common::{
     COUNTERS_MAP, Config, EVENTS_BYTES, EVENTS_MAP, FLOWS_MAP, FLOWS_MAX_ENTRIES, PINNED_MAPS,
-    XDP_PROGRAM,
+    XDP_PROGRAM, XDP_PROGRAM_LINEAR,
 };
 use tracing::{info, warn};
 
@@ -143,6 +143,11 @@ pub struct LoadOptions {
     /// Where maps and links are pinned; `None` keeps everything private to this process
     /// (the verdict tests).
     pub pin_dir: Option<PathBuf>,
+    /// Load the program for frames that may span several buffers (`XDP_PROGRAM`: jumbo
+    /// MTUs, `sensor replay` of frames longer than a page), which asks the kernel for every
+    /// frame's length; otherwise the one for frames that fit a buffer
+    /// (`XDP_PROGRAM_LINEAR`), which the kernel never hands a longer frame.
+    pub multi_buffer: bool,
 }
 
 impl Default for LoadOptions {
@@ -151,6 +156,7 @@ impl Default for LoadOptions {
             flow_table_size: FLOWS_MAX_ENTRIES,
             events_bytes: EVENTS_BYTES,
             pin_dir: None,
+            multi_buffer: true,
         }
     }
 }
@@ -168,6 +174,8 @@ pub enum Shutdown {
 /// The loaded program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
+    /// The program loaded (`XDP_PROGRAM` or `XDP_PROGRAM_LINEAR`).
+    program: &'static str,
     maps: BTreeMap<&'static str, Map>,
     pin_dir: Option<PathBuf>,
     /// Pinned links by interface; dropping one closes our fd but leaves the link in place.
@@ -200,7 +208,12 @@ impl Datapath {
             pins::drop_incompatible(dir, &probe)?;
         }
         let mut ebpf = load_with(object, options, options.pin_dir.as_deref())?;
-        program(&mut ebpf)?
+        let name = if options.multi_buffer {
+            XDP_PROGRAM
+        } else {
+            XDP_PROGRAM_LINEAR
+        };
+        program(&mut ebpf, name)?
             .load()
             .map_err(|source| LoaderError::Program {
                 action: "verify and load",
@@ -215,6 +228,7 @@ impl Datapath {
         }
         let datapath = Self {
             ebpf,
+            program: name,
             maps,
             pin_dir: options.pin_dir.clone(),
             links: Vec::new(),
@@ -240,7 +254,7 @@ impl Datapath {
         if let Some(path) = link_pin.as_ref().filter(|p| p.exists()) {
             return self.replace(iface, path);
         }
-        let prog = program(&mut self.ebpf)?;
+        let prog = program(&mut self.ebpf, self.program)?;
         let (link_id, attached) = attach_new(prog, iface, mode)?;
         if let Some(path) = link_pin {
             let link = prog
@@ -282,7 +296,7 @@ impl Datapath {
         let pinned = PinnedLink::from_pin(path).map_err(|e| link_err("open", Box::new(e)))?;
         let xdp_link =
             XdpLink::try_from(FdLink::from(pinned)).map_err(|e| link_err("use", Box::new(e)))?;
-        let prog = program(&mut self.ebpf)?;
+        let prog = program(&mut self.ebpf, self.program)?;
         let link_id = prog
             .attach_to_link(xdp_link)
             .map_err(|source| LoaderError::Program {
@@ -365,10 +379,10 @@ impl Datapath {
     pub fn verified_instructions(&self) -> Result<Option<u32>, LoaderError> {
         let prog: &Xdp = self
             .ebpf
-            .program(XDP_PROGRAM)
+            .program(self.program)
             .ok_or(LoaderError::Missing {
                 what: "program",
-                name: XDP_PROGRAM,
+                name: self.program,
             })?
             .try_into()
             .map_err(|source| LoaderError::Program {
@@ -399,13 +413,12 @@ impl Datapath {
             repeat,
             ..TestRunOptions::default()
         };
-        let result =
-            program(&mut self.ebpf)?
-                .test_run(opts)
-                .map_err(|source| LoaderError::Program {
-                    action: "test-run",
-                    source,
-                })?;
+        let result = program(&mut self.ebpf, self.program)?
+            .test_run(opts)
+            .map_err(|source| LoaderError::Program {
+                action: "test-run",
+                source,
+            })?;
         Ok((result.return_value, result.duration))
     }
 }
@@ -483,12 +496,12 @@ fn attach_new(
     Ok((id, Attached::Generic))
 }
 
-fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
+fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, LoaderError> {
     let missing = LoaderError::Missing {
         what: "program",
-        name: XDP_PROGRAM,
+        name,
     };
-    let prog = ebpf.program_mut(XDP_PROGRAM).ok_or(missing)?;
+    let prog = ebpf.program_mut(name).ok_or(missing)?;
     prog.try_into().map_err(|source| LoaderError::Program {
         action: "find",
         source,

@@ -10,6 +10,7 @@
 pub mod addr_filter;
 pub mod addr_table;
 pub mod bpffs;
+pub mod buffers;
 pub mod loader;
 pub mod maps;
 pub mod pins;
