@@ -40,6 +40,9 @@ pub const COUNTER_SLOTS: u32 = 64;
 pub const CONFIG_MAP: &str = "CONFIG";
 /// Name of the per-CPU array of the new-flow rate guard.
 pub const RATE_MAP: &str = "RATE";
+/// Name of the per-CPU batch of flow-opened events. Pinned, so a program swapped in by a
+/// new agent sends the openings the old one had batched.
+pub const FLOW_BATCH_MAP: &str = "FLOW_BATCH";
 /// Name of the ring buffer of events.
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Default size of the ring buffer in bytes (a power of two).
@@ -71,12 +74,13 @@ pub const RULES_MAX_ENTRIES: u32 = 65_536;
 pub const LPM_MAX_ENTRIES: u32 = 16_384;
 
 /// Every map the agent pins, in the order it pins them; the last is the agent's "ready".
-pub const PINNED_MAPS: [&str; 16] = [
+pub const PINNED_MAPS: [&str; 17] = [
     FLOWS_MAP,
     FLOW_CACHE_MAP,
     CONFIG_MAP,
     RATE_MAP,
     EVENTS_MAP,
+    FLOW_BATCH_MAP,
     NEVER_BLOCK_MAP,
     QUARANTINE_IP_MAP,
     QUARANTINE_MAC_MAP,

@@ -233,6 +233,33 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
         return;
     }
     let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    burst_then_flush(&mut dp, None);
+}
+
+/// A new agent's program loaded over the pins of a running one takes over its part-full
+/// batch of flow openings (the batch map is pinned), so none is lost at the swap.
+#[test]
+fn r4_a_part_full_batch_of_openings_survives_a_program_swap() {
+    if !env::require_root("r4_a_part_full_batch_of_openings_survives_a_program_swap") {
+        return;
+    }
+    let bpffs =
+        sensor_tests::netns::BpfMount::new(&format!("{}fb", sensor_tests::netns::unique_prefix()))
+            .expect("mount a bpffs");
+    let options = LoadOptions {
+        pin_dir: Some(bpffs.path().join("sensor")),
+        ..LoadOptions::default()
+    };
+    let mut first = Datapath::load(&options).expect("load the XDP program");
+    let mut second = Datapath::load(&options).expect("load over the pins");
+    burst_then_flush(&mut first, Some(&mut second));
+    drop(second);
+}
+
+/// Opens more flows on one CPU than go out one by one, leaving a part-full batch; after
+/// the batch's age has passed, a packet through `flusher` (another program over the same
+/// pins, or `dp` itself) sends it. Every opening arrives exactly once.
+fn burst_then_flush(dp: &mut Datapath, flusher: Option<&mut Datapath>) {
     let mut ring = dp.events().unwrap();
     let mut set = nix_cpu_set();
     set.set(0).unwrap();
@@ -273,7 +300,9 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
         let src = [10, 79, 0, 0];
         tcp4(src, 20000, B, 443, 0x10, b"")
     };
-    dp.test_run(&ack).unwrap();
+    let swapped = flusher.is_some();
+    let flusher = flusher.unwrap_or(dp);
+    flusher.test_run(&ack).unwrap();
     read(&mut ring, &mut batches, &mut opened);
     assert!(batches >= 10, "only {batches} batch records");
     let mut want: Vec<FlowKey> = (0..flows)
@@ -296,10 +325,15 @@ fn r4_flow_openings_in_a_burst_are_batched_and_all_arrive() {
     got.sort_by_key(order);
     assert_eq!(got.len(), flows, "every opening exactly once");
     assert!(got == want, "the openings are the flows sent");
-    let events_sent = dp.counters().unwrap().get(Counter::EventsSent).unwrap();
+    // Both programs count into the same (pinned) counters after a swap.
+    let events_sent = flusher
+        .counters()
+        .unwrap()
+        .get(Counter::EventsSent)
+        .unwrap();
     assert_eq!(
         events_sent, flows as u64,
-        "events_sent counts each batched event"
+        "events_sent counts each batched event (swapped: {swapped})"
     );
 }
 
