@@ -133,7 +133,11 @@ pub fn run(report: &mut Report, baselines: &Path) -> anyhow::Result<()> {
         let link = in_netns(&rx, || Ok(pass.attach(&rx_if, XdpMode::Driver)?))?;
         pass_runs.push(measure(generator, &tx, tx_ifindex, &rx, &rx_if)?);
         pass.detach(link)?;
-        let mut dp = Datapath::load(&LoadOptions::default())?;
+        // The program `sensor run` loads for the veth's 1,500-byte MTU.
+        let mut dp = Datapath::load(&LoadOptions {
+            multi_buffer: false,
+            ..LoadOptions::default()
+        })?;
         in_netns(&rx, || Ok(dp.attach(&rx_if, AttachMode::Native)?))?;
         ours_runs.push(measure(generator, &tx, tx_ifindex, &rx, &rx_if)?);
         drop(dp);
