@@ -89,3 +89,15 @@ pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A bpffs of the test's own (unmounted when dropped) and load options that pin the
+/// program's maps and links under it, for tests of what survives a reload.
+pub fn pinned_load_options(tag: &str) -> (crate::netns::BpfMount, sensor::ebpf::LoadOptions) {
+    let bpffs = crate::netns::BpfMount::new(&format!("{}{tag}", crate::netns::unique_prefix()))
+        .expect("mount a bpffs");
+    let options = sensor::ebpf::LoadOptions {
+        pin_dir: Some(bpffs.path().join("sensor")),
+        ..sensor::ebpf::LoadOptions::default()
+    };
+    (bpffs, options)
+}

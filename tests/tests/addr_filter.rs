@@ -83,13 +83,7 @@ fn r4_ip_rules_left_in_pinned_maps_apply_after_a_reload() {
     if !env::require_root("r4_ip_rules_left_in_pinned_maps_apply_after_a_reload") {
         return;
     }
-    let bpffs =
-        sensor_tests::netns::BpfMount::new(&format!("{}af", sensor_tests::netns::unique_prefix()))
-            .expect("mount a bpffs");
-    let options = LoadOptions {
-        pin_dir: Some(bpffs.path().join("sensor")),
-        ..LoadOptions::default()
-    };
+    let (bpffs, options) = env::pinned_load_options("af");
     let first = Datapath::load(&options).expect("load the XDP program");
     drop(first.rules().unwrap());
     // Write the rule into its home cell of the table alone, through the map itself.

@@ -243,13 +243,7 @@ fn r4_a_part_full_batch_of_openings_survives_a_program_swap() {
     if !env::require_root("r4_a_part_full_batch_of_openings_survives_a_program_swap") {
         return;
     }
-    let bpffs =
-        sensor_tests::netns::BpfMount::new(&format!("{}fb", sensor_tests::netns::unique_prefix()))
-            .expect("mount a bpffs");
-    let options = LoadOptions {
-        pin_dir: Some(bpffs.path().join("sensor")),
-        ..LoadOptions::default()
-    };
+    let (_bpffs, options) = env::pinned_load_options("fb");
     let mut first = Datapath::load(&options).expect("load the XDP program");
     let mut second = Datapath::load(&options).expect("load over the pins");
     burst_then_flush(&mut first, Some(&mut second));
