@@ -8,7 +8,7 @@ use std::{
 };
 
 use sensor_tests::{
-    cli::sensor_json,
+    cli::{sensor_json, sensor_output},
     env, fixtures,
     running::Running,
     traffic::{listen_tcp, stop},
@@ -163,6 +163,63 @@ fn r7_replayed_attacks_raise_their_models_with_evidence() {
         )
         .is_empty()
     );
+}
+
+/// The breach table names each breach's device (host name, address or MAC) beside its id,
+/// so an analyst reads who it is without a second lookup.
+#[test]
+fn r7_the_breach_table_names_the_device() {
+    if !env::require_root("r7_the_breach_table_names_the_device") {
+        return;
+    }
+    let scratch = env::Scratch::new("detect-names");
+    let state = scratch.path().to_string_lossy().into_owned();
+    let pcap = fixtures::pcaps_dir().join("lateral_smb_rdp_ssh/zeek__sshguess.pcap");
+    sensor_json(&[
+        "replay",
+        "--json",
+        "--state-dir",
+        &state,
+        &pcap.to_string_lossy(),
+    ]);
+    let breaches = sensor_json(&["breaches", "--json", "--limit", "0", "--state-dir", &state]);
+    let devices = sensor_json(&["devices", "--json", "--state-dir", &state]);
+    let table = sensor_output(&["breaches", "--limit", "0", "--state-dir", &state]);
+    let named: Vec<&Value> = breaches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["device_id"].is_i64())
+        .collect();
+    assert!(!named.is_empty(), "the capture raises breaches on a device");
+    for b in named {
+        let id = b["device_id"].as_i64().unwrap();
+        let device = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"].as_i64() == Some(id))
+            .unwrap_or_else(|| panic!("device {id} is listed"));
+        let current = device["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["until"].is_null())
+            .and_then(|a| a["addr"].as_str());
+        let name = device["hostname"]
+            .as_str()
+            .or(current)
+            .or_else(|| device["mac"].as_str())
+            .expect("a device has a name, an address or a MAC");
+        let row = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{} ", b["id"])))
+            .unwrap_or_else(|| panic!("breach {} in the table:\n{table}", b["id"]));
+        assert!(
+            row.contains(&format!("{name} ({id})")),
+            "the row names device {id} as {name}: {row}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! `sensor breaches`: model breaches, newest first, with the evidence that explains them.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -11,6 +13,7 @@ use super::{
 use crate::{
     api::{BreachesQuery, client::with_query},
     detect::Breach,
+    store::devices::Device,
 };
 
 /// Arguments of `sensor breaches`.
@@ -41,8 +44,30 @@ pub struct BreachesArgs {
     pub source: DbSource,
 }
 
-/// Prints breaches as a table (and their evidence if asked).
-pub fn print(breaches: &[Breach], evidence: bool) -> anyhow::Result<()> {
+/// How tables name devices, by id: the host name, else a current address, else the MAC
+/// (a device with none of them is shown by its id alone).
+pub fn device_names(devices: &[Device]) -> BTreeMap<i64, String> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            let address = d
+                .addresses
+                .iter()
+                .find(|a| a.until.is_none())
+                .map(|a| a.addr.to_string());
+            let name = d.hostname.clone().or(address).or_else(|| d.mac.clone())?;
+            Some((d.id, name))
+        })
+        .collect()
+}
+
+/// Prints breaches as a table (and their evidence if asked); a device is shown by its name
+/// in `names` with its id, for `sensor device ID`.
+pub fn print(
+    breaches: &[Breach],
+    evidence: bool,
+    names: &BTreeMap<i64, String>,
+) -> anyhow::Result<()> {
     let col = |header, right| Column { header, right };
     let rows: Vec<Vec<String>> = breaches
         .iter()
@@ -52,7 +77,13 @@ pub fn print(breaches: &[Breach], evidence: bool) -> anyhow::Result<()> {
                 b.ts.format("%Y-%m-%d %H:%M:%S").to_string(),
                 format!("{} v{}", b.model, b.model_version),
                 b.score.to_string(),
-                b.device_id.map(|d| d.to_string()).unwrap_or_default(),
+                b.device_id
+                    .map(|d| {
+                        names
+                            .get(&d)
+                            .map_or(d.to_string(), |n| format!("{n} ({d})"))
+                    })
+                    .unwrap_or_default(),
                 b.evidence.summary.clone(),
             ]
         })
@@ -63,7 +94,7 @@ pub fn print(breaches: &[Breach], evidence: bool) -> anyhow::Result<()> {
             col("TIME (UTC)", false),
             col("MODEL", false),
             col("SCORE", true),
-            col("DEVICE", true),
+            col("DEVICE", false),
             col("WHY", false),
         ],
         &rows,
@@ -107,7 +138,11 @@ pub fn breaches(args: &BreachesArgs) -> anyhow::Result<()> {
     if args.json {
         return Ok(output::json(&list)?);
     }
-    print(&list, args.evidence)?;
+    let devices: Vec<Device> = match &args.source.state_dir {
+        None => args.source.api.client().get("/v1/devices")?,
+        Some(dir) => open_db(dir)?.devices()?,
+    };
+    print(&list, args.evidence, &device_names(&devices))?;
     output::line(&format!("{} breaches", list.len()))?;
     Ok(())
 }

@@ -216,7 +216,8 @@ pub fn device(args: &DeviceArgs) -> anyhow::Result<()> {
     }
     if !summary.breaches.is_empty() {
         output::line("\nbreaches:")?;
-        super::breaches::print(&summary.breaches, false)?;
+        let names = super::breaches::device_names(std::slice::from_ref(&summary.device));
+        super::breaches::print(&summary.breaches, false, &names)?;
     }
     if !summary.actions.is_empty() {
         output::line("\nactions:")?;

@@ -136,7 +136,7 @@ pub fn models(args: &ModelsArgs) -> anyhow::Result<()> {
             let dir =
                 std::env::temp_dir().join(format!("sensor-model-test-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let result = (|| -> anyhow::Result<Vec<crate::detect::Breach>> {
+            let result = (|| -> anyhow::Result<(Vec<crate::detect::Breach>, _)> {
                 let mut store = Store::open(&dir.join("sensor.db"))?;
                 let engine = Engine::new(vec![model], internal.clone())?;
                 replay(
@@ -147,14 +147,14 @@ pub fn models(args: &ModelsArgs) -> anyhow::Result<()> {
                     Some(engine),
                     |_| {},
                 )?;
-                Ok(store.breaches(&BreachQuery::default())?)
+                Ok((store.breaches(&BreachQuery::default())?, store.devices()?))
             })();
             let _ = std::fs::remove_dir_all(&dir);
-            let found = result?;
+            let (found, devices) = result?;
             if *json {
                 return Ok(output::json(&found)?);
             }
-            breaches::print(&found, true)?;
+            breaches::print(&found, true, &breaches::device_names(&devices))?;
             output::line(&format!(
                 "{} breaches of {name} in {}",
                 found.len(),
