@@ -13,6 +13,9 @@
 /// under `BPF_PROG_TEST_RUN`.
 mod xdp_verdicts;
 
+/// Both programs leave headroom under the verifier's budget.
+mod verifier;
+
 /// `sensor run` on a client ─ gateway ─ server lab: real nc traffic, flows checked against
 /// the interface counters at both ends; `sensor flows` and `sensor status` read the pins.
 mod flows;

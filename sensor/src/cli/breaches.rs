@@ -138,10 +138,7 @@ pub fn breaches(args: &BreachesArgs) -> anyhow::Result<()> {
     if args.json {
         return Ok(output::json(&list)?);
     }
-    let devices: Vec<Device> = match &args.source.state_dir {
-        None => args.source.api.client().get("/v1/devices")?,
-        Some(dir) => open_db(dir)?.devices()?,
-    };
+    let devices = super::devices::fetch(&args.source)?;
     print(&list, args.evidence, &device_names(&devices))?;
     output::line(&format!("{} breaches", list.len()))?;
     Ok(())

@@ -17,12 +17,17 @@ pub struct DevicesArgs {
     pub source: DbSource,
 }
 
+/// Every device, from the agent's API or straight from a store.
+pub fn fetch(source: &DbSource) -> anyhow::Result<Vec<Device>> {
+    Ok(match &source.state_dir {
+        None => source.api.client().get("/v1/devices")?,
+        Some(dir) => open_db(dir)?.devices()?,
+    })
+}
+
 /// Lists the devices.
 pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
-    let devices: Vec<Device> = match &args.source.state_dir {
-        None => args.source.api.client().get("/v1/devices")?,
-        Some(dir) => open_db(dir)?.devices()?,
-    };
+    let devices = fetch(&args.source)?;
     if args.json {
         return Ok(output::json(&devices)?);
     }

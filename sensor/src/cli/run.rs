@@ -182,9 +182,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     .context("failed to bring up the data path (are you root?)")?;
     info!(
         multi_buffer,
+        max_single_buffer_mtu = crate::ebpf::buffers::SINGLE_BUFFER_MAX_MTU,
         "loaded the XDP program for frames {}",
         if multi_buffer {
-            "that may span several buffers (an MTU above 3,000)"
+            "that may span several buffers (an interface's MTU is above the single-buffer limit)"
         } else {
             "that fit one buffer"
         }
