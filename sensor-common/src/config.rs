@@ -50,22 +50,8 @@ impl Config {
     }
 }
 
-/// The per-CPU state of the new-flow rate guard (`RATE` array).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RateWindow {
-    /// Start of the current one-second window, kernel monotonic ns.
-    pub window_start_ns: u64,
-    /// Flows inserted in it.
-    pub inserted: u64,
-}
-
-const _: () = assert!(size_of::<RateWindow>() == 16);
-
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: `repr(C)`, `Copy`, integers only, padding explicit.
     unsafe impl aya::Pod for super::Config {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for super::RateWindow {}
 }

@@ -78,7 +78,7 @@ pub struct FlowEvent {
 const _: () = assert!(size_of::<FlowEvent>() == 64);
 
 /// Flow-opened events one [`FlowBatchEvent`] carries.
-pub const FLOW_BATCH_LEN: usize = 16;
+pub const FLOW_BATCH_LEN: usize = 64;
 /// New flows a CPU opens in a second before it batches their events: below this every
 /// flow-opened event goes out on its own, at once.
 pub const FLOW_BATCH_ABOVE_PER_SEC: u64 = 1_000;

@@ -38,8 +38,6 @@ pub const COUNTERS_MAP: &str = "COUNTERS";
 pub const COUNTER_SLOTS: u32 = 64;
 /// Name of the single-entry array of [`Config`].
 pub const CONFIG_MAP: &str = "CONFIG";
-/// Name of the per-CPU array of the new-flow rate guard.
-pub const RATE_MAP: &str = "RATE";
 /// Name of the per-CPU batch of flow-opened events. Pinned, so a program swapped in by a
 /// new agent sends the openings the old one had batched.
 pub const FLOW_BATCH_MAP: &str = "FLOW_BATCH";
@@ -74,11 +72,10 @@ pub const RULES_MAX_ENTRIES: u32 = 65_536;
 pub const LPM_MAX_ENTRIES: u32 = 16_384;
 
 /// Every map the agent pins, in the order it pins them; the last is the agent's "ready".
-pub const PINNED_MAPS: [&str; 17] = [
+pub const PINNED_MAPS: [&str; 16] = [
     FLOWS_MAP,
     FLOW_CACHE_MAP,
     CONFIG_MAP,
-    RATE_MAP,
     EVENTS_MAP,
     FLOW_BATCH_MAP,
     NEVER_BLOCK_MAP,

@@ -12,34 +12,25 @@
 //! lags the true time by at most two ticks (8 ms at `HZ=250`) instead of one, and never
 //! goes back.
 
-use aya_ebpf::{
-    helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
-    macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns};
 
-/// The coarse time this CPU read, and the `jiffies` it read it at.
+/// The coarse time a CPU read, and the `jiffies` it read it at (kept in `cpu::Cpu`).
 #[repr(C)]
 pub struct Reading {
     jiffies: u64,
     ns: u64,
 }
 
-/// Each CPU's last reading.
-#[map]
-static CLOCK: PerCpuArray<Reading> = PerCpuArray::with_max_entries(1, 0);
-
-/// Kernel `CLOCK_MONOTONIC` (coarse), ns.
+/// Kernel `CLOCK_MONOTONIC` (coarse), ns, by way of this CPU's last `reading`.
+///
+/// # Safety
+/// `reading` must be this CPU's, valid for reads and writes, and not preempted by another
+/// run of this program.
 #[inline(always)]
-pub fn now() -> u64 {
-    // SAFETY: the helpers take no arguments and only read the clocks.
+pub unsafe fn now(reading: *mut Reading) -> u64 {
+    // SAFETY: the helper takes no arguments and only reads the clock.
     let jiffies = unsafe { bpf_jiffies64() };
-    let Some(reading) = CLOCK.get_ptr_mut(0) else {
-        // SAFETY: as above.
-        return unsafe { bpf_ktime_get_coarse_ns() };
-    };
-    // SAFETY: this CPU's entry, not shared with another CPU, and not preempted by another
-    // run of this program.
+    // SAFETY: guaranteed by the caller.
     unsafe {
         if (*reading).jiffies == jiffies && (*reading).ns != 0 {
             return (*reading).ns;

@@ -87,12 +87,19 @@ pub fn flow(run: &Run, kind: EventKind, key: &FlowKey, initiator: u8, flags: u8)
 }
 
 /// A flow opened. While this CPU opens flows faster than [`FLOW_BATCH_ABOVE_PER_SEC`]
-/// (`opened` is this second's count so far) the event joins the CPU's batch, sent when full
-/// or [`FLOW_BATCH_MAX_AGE_NS`] old; otherwise it goes out at once, after any batch left
-/// over, so the agent reads the flows in the order they opened.
+/// (`opened` is this second's count so far) the event joins the CPU's `batch` (from
+/// [`batch`]), sent when full or [`FLOW_BATCH_MAX_AGE_NS`] old; otherwise it goes out at
+/// once, after any batch left over, so the agent reads the flows in the order they opened.
 #[inline(always)]
-pub fn flow_opened(run: &Run, key: &FlowKey, initiator: u8, flags: u8, opened: u64) {
-    let Some(batch) = FLOW_BATCH.get_ptr_mut(0) else {
+pub fn flow_opened(
+    run: &Run,
+    batch: Option<*mut FlowBatchEvent>,
+    key: &FlowKey,
+    initiator: u8,
+    flags: u8,
+    opened: u64,
+) {
+    let Some(batch) = batch else {
         flow(run, EventKind::FlowOpened, key, initiator, flags);
         return;
     };
@@ -124,18 +131,18 @@ pub fn flow_opened(run: &Run, key: &FlowKey, initiator: u8, flags: u8, opened: u
     }
 }
 
-/// Sends this CPU's batch if it holds events older than [`FLOW_BATCH_MAX_AGE_NS`].
+/// This CPU's batch of flow-opened events, after sending what it holds if that is older
+/// than [`FLOW_BATCH_MAX_AGE_NS`]. Looked up once per packet that reaches the flow table.
 #[inline(always)]
-pub fn send_stale_batch(run: &Run) {
-    let Some(batch) = FLOW_BATCH.get_ptr_mut(0) else {
-        return;
-    };
+pub fn batch(run: &Run) -> Option<*mut FlowBatchEvent> {
+    let batch = FLOW_BATCH.get_ptr_mut(0)?;
     // SAFETY: as in `flow_opened`.
     unsafe {
         if (*batch).count != 0 && run.now.wrapping_sub((*batch).first_ns) >= FLOW_BATCH_MAX_AGE_NS {
             send_batch(run, batch);
         }
     }
+    Some(batch)
 }
 
 /// Copies the batch into the ring as one record and empties it.

@@ -12,13 +12,13 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use aya_ebpf::bindings::BPF_NOEXIST;
 use sensor_common::{
     Counter, Direction, FlowCacheSlot, FlowKey, FlowStats,
-    event::EventKind,
+    event::{EventKind, FlowBatchEvent},
     flow::{BURST_GAP_NS, BURST_GAPS, event_flags, payload_snippets, tcp_flags},
 };
 
 use crate::{
     events, flow_cache,
-    maps::{FLOWS, RATE},
+    maps::FLOWS,
     parse::{Packet, proto},
     run::Run,
 };
@@ -47,21 +47,31 @@ pub fn account(
     len: u64,
     slot: Option<*mut FlowCacheSlot>,
 ) {
-    if run.events_on() {
-        events::send_stale_batch(run);
-    }
+    let batch = if run.events_on() {
+        events::batch(run)
+    } else {
+        None
+    };
     if let Some(slot) = slot {
         flow_cache::write_back(run, slot);
     }
-    let seen = table(run, packet, key, dir, len);
+    let seen = table(run, batch, packet, key, dir, len);
     if let (Some(slot), Some(seen)) = (slot, seen) {
         flow_cache::fill(run, slot, key, dir, &seen);
     }
 }
 
-/// Adds the packet to the shared table, inserting the flow if it is new.
+/// Adds the packet to the shared table, inserting the flow if it is new (its event joins
+/// `batch`, this CPU's batch of flow openings, if events are on).
 #[inline(always)]
-fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) -> Option<Seen> {
+fn table(
+    run: &Run,
+    batch: Option<*mut FlowBatchEvent>,
+    packet: &Packet,
+    key: &FlowKey,
+    dir: Direction,
+    len: u64,
+) -> Option<Seen> {
     let now = run.now;
     // A SYN without ACK almost always opens a flow: try the insert first, and only if the
     // flow exists (a retransmission) fall back to the update, saving a lookup per new flow.
@@ -70,7 +80,7 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     {
         return Some(seen);
     }
-    let Some(opened) = admit(now, run.config.new_flows_per_sec) else {
+    let Some(opened) = admit(run) else {
         run.tally.add(Counter::FlowThrottled, 1);
         return None;
     };
@@ -103,7 +113,7 @@ fn table(run: &Run, packet: &Packet, key: &FlowKey, dir: Direction, len: u64) ->
     }
     run.tally.add(Counter::FlowNew, 1);
     if run.events_on() {
-        events::flow_opened(run, key, initiator, packet.tcp_flags, opened);
+        events::flow_opened(run, batch, key, initiator, packet.tcp_flags, opened);
     }
     if send_payload {
         events::payload(run, key, dir as u8, packet);
@@ -214,17 +224,17 @@ unsafe fn note_burst(stats: *mut FlowStats, now: u64) {
     }
 }
 
-/// The per-CPU new-flow rate guard: admits up to `per_sec` inserts per second (0: no cap).
-/// Returns this second's count with this flow, or `None` if the flow is over the cap.
+/// The per-CPU new-flow rate guard: admits up to the configured number of inserts per
+/// second (0: no cap). Returns this second's count with this flow, or `None` if the flow
+/// is over the cap.
 #[inline(always)]
-fn admit(now: u64, per_sec: u32) -> Option<u64> {
-    let Some(window) = RATE.get_ptr_mut(0) else {
-        return Some(0);
-    };
-    // SAFETY: a per-CPU slot, not shared with another CPU, not preempted by this program.
+fn admit(run: &Run) -> Option<u64> {
+    let (now, per_sec) = (run.now, run.config.new_flows_per_sec);
+    // SAFETY: this CPU's working memory (see `Run::cpu`).
     unsafe {
-        if now.wrapping_sub((*window).window_start_ns) >= NS_PER_SEC {
-            (*window).window_start_ns = now;
+        let window = &raw mut (*run.cpu).rate;
+        if now.wrapping_sub((*window).start_ns) >= NS_PER_SEC {
+            (*window).start_ns = now;
             (*window).inserted = 0;
         }
         if per_sec != 0 && (*window).inserted >= u64::from(per_sec) {

@@ -16,6 +16,7 @@
 //! - `maps`: every map and the helpers that read them.
 //! - `run`: what one run of the program carries around (context, counters, clock, settings).
 //! - `clock`: the coarse clock, read once per tick per CPU.
+//! - `cpu`: this CPU's working memory (the walked packet, the clock reading, the rate guard).
 #![no_std]
 #![no_main]
 // The BPF target has no compare-and-swap, so the atomic add the flow table and the rule hit
@@ -24,6 +25,7 @@
 #![expect(internal_features, reason = "core_intrinsics gives the BPF atomic add")]
 
 mod clock;
+mod cpu;
 mod events;
 mod flow_cache;
 mod flows;
@@ -74,12 +76,12 @@ pub fn sensor_linear(ctx: XdpContext) -> u32 {
 /// One exit that records the verdict of a frame of `len` bytes.
 #[inline(always)]
 fn judge(ctx: &XdpContext, len: u64) -> u32 {
-    let Some(tally) = Tally::get() else {
+    let (Some(tally), Some(cpu)) = (Tally::get(), maps::CPU.get_ptr_mut(0)) else {
         return xdp_action::XDP_PASS;
     };
     tally.add(Counter::Packets, 1);
     tally.add(Counter::Bytes, len);
-    let verdict = match try_sensor(ctx, tally, len) {
+    let verdict = match try_sensor(&Run::new(ctx, tally, cpu), len) {
         Ok(verdict) => verdict,
         Err(reason) => {
             tally.add(reason, 1);
@@ -98,30 +100,27 @@ fn judge(ctx: &XdpContext, len: u64) -> u32 {
 /// Parses, checks the rules and accounts the packet. `Err` carries the reason a packet was
 /// passed without being accounted to a flow (not IP, truncated, malformed).
 #[inline(always)]
-fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> {
-    let run = Run::new(ctx, tally);
+fn try_sensor(run: &Run, len: u64) -> Result<u32, Counter> {
+    let (ctx, tally) = (run.ctx, run.tally);
     // Quarantines and blocks by IP first of all: a packet they drop costs no header walk
     // and no flow work. An untagged IP frame is judged on the addresses at their fixed
     // offsets (`early`); any other, and a hit whose event is due, after the walk.
     let by_address = run.config.active_rules & active::BY_ADDRESS != 0;
     let early = if by_address {
-        rules::drop_early(&run)
+        rules::drop_early(run)
     } else {
         rules::Verdict::Pass
     };
     if let rules::Verdict::Drop = early {
         return Ok(xdp_action::XDP_DROP);
     }
-    let Some(scratch) = maps::PACKET.get_ptr_mut(0) else {
-        return Ok(xdp_action::XDP_PASS);
-    };
-    // SAFETY: this CPU's scratch entry, not shared with another CPU, and not preempted by
-    // another run of this program; nothing else holds a reference to it. The flag goes
-    // through memory (see `parse::Scratch`), hence the volatile accesses.
+    // SAFETY: this CPU's working memory (see `Run::cpu`); nothing else holds a reference
+    // to its packet. The flag goes through memory (see `cpu::Cpu`), hence the volatile
+    // accesses.
     let (packet, recheck) = unsafe {
-        let recheck = &raw mut (*scratch).recheck_by_address;
+        let recheck = &raw mut (*run.cpu).recheck_by_address;
         core::ptr::write_volatile(recheck, u8::from(matches!(early, rules::Verdict::Deferred)));
-        (&mut (*scratch).packet, recheck)
+        (&mut (*run.cpu).packet, recheck)
     };
     let mut cursor = parse::Cursor::new(ctx, len);
     let parsed = parse::packet(&mut cursor, packet, &tally)?;
@@ -131,13 +130,13 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
         parse::Parsed::Arp(arp) => {
             tally.add(Counter::Arp, 1);
             if run.events_on() {
-                events::arp(&run, &arp);
+                events::arp(run, &arp);
             }
             return Ok(xdp_action::XDP_PASS);
         }
     }
     // SAFETY: as above.
-    if unsafe { core::ptr::read_volatile(recheck) } != 0 && rules::drop_by_address(&run, packet) {
+    if unsafe { core::ptr::read_volatile(recheck) } != 0 && rules::drop_by_address(run, packet) {
         return Ok(xdp_action::XDP_DROP);
     }
     let (key, dir) = packet.flow_key();
@@ -154,18 +153,18 @@ fn try_sensor(ctx: &XdpContext, tally: Tally, len: u64) -> Result<u32, Counter> 
     let dhcp = is_dhcp(packet);
     if let Some(slot) = slot
         && !dhcp
-        && flow_cache::count(&run, slot, packet, &key, dir, len)
+        && flow_cache::count(run, slot, packet, &key, dir, len)
     {
         return Ok(xdp_action::XDP_PASS);
     }
-    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(&run, packet, &key) {
+    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(run, packet, &key) {
         return Ok(xdp_action::XDP_DROP);
     }
-    flows::account(&run, packet, &key, dir, len, slot);
+    flows::account(run, packet, &key, dir, len, slot);
     if dhcp {
         tally.add(Counter::Dhcp, 1);
         if run.events_on() {
-            events::dhcp(&run, packet);
+            events::dhcp(run, packet);
         }
     }
     Ok(xdp_action::XDP_PASS)

@@ -5,7 +5,7 @@
 
 use core::{ffi::c_void, ptr};
 
-use crate::parse::Scratch;
+use crate::cpu::Cpu;
 use aya_ebpf::{
     helpers::bpf_map_lookup_elem,
     macros::map,
@@ -14,7 +14,6 @@ use aya_ebpf::{
 use sensor_common::{
     AddrRule, COUNTER_SLOTS, Config, Counter, EVENTS_BYTES, EndpointKey, FLOWS_MAX_ENTRIES,
     FlowCacheSlot, FlowKey, FlowStats, LPM_MAX_ENTRIES, MacKey, RULES_MAX_ENTRIES, RuleValue,
-    config::RateWindow,
     event::FlowBatchEvent,
     flow::FLOW_CACHE_SLOTS,
     rule::{addr_filter, addr_table},
@@ -37,17 +36,13 @@ pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
 pub static COUNTERS: PerCpuArray<[u64; COUNTER_SLOTS as usize]> =
     PerCpuArray::with_max_entries(1, 0);
 
-/// Where this CPU's run of the program keeps the parsed packet (see `parse::Scratch`).
+/// Each CPU's working memory (see `cpu`).
 #[map]
-pub static PACKET: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+pub static CPU: PerCpuArray<Cpu> = PerCpuArray::with_max_entries(1, 0);
 
 /// Settings from the agent.
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
-
-/// The new-flow rate guard's window, per CPU.
-#[map]
-pub static RATE: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
 
 /// Events to the agent.
 #[map]

@@ -118,24 +118,9 @@ impl Cursor {
     }
 }
 
-/// This CPU's scratch entry (`maps::PACKET`): the walked packet, and whether the address
-/// rules are still to look at it once walked.
-///
-/// The flag is set before the walk and read after it through memory the verifier does not
-/// track. Carried in a register instead, each of its values would have the verifier walk the
-/// whole rest of the program again (it did: 932,455 instructions processed instead of
-/// 177,040).
-#[repr(C, align(8))]
-pub struct Scratch {
-    /// The walked packet.
-    pub packet: Packet,
-    /// Non-zero when the address rules could not decide before the walk.
-    pub recheck_by_address: u8,
-}
-
 /// What the rules and the flow table need to know of an IP packet.
 ///
-/// It lives in a per-CPU scratch map (`maps::PACKET`), not on the stack: the program's
+/// It lives in this CPU's working memory (`cpu::Cpu`), not on the stack: the program's
 /// 512 bytes of stack are spent elsewhere. Aligned so the addresses (at offsets 0 and 16)
 /// can be loaded as 32-bit words.
 #[repr(C, align(8))]

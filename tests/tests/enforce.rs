@@ -369,8 +369,8 @@ fn r4_restart_keeps_the_program_attached_and_the_rules_enforced() {
 }
 
 #[test]
-fn r4_a_pin_with_another_layout_is_replaced_not_reused() {
-    if !env::require_root("r4_a_pin_with_another_layout_is_replaced_not_reused") {
+fn r4_a_pin_with_another_layout_is_replaced_and_a_retired_one_removed() {
+    if !env::require_root("r4_a_pin_with_another_layout_is_replaced_and_a_retired_one_removed") {
         return;
     }
     let scratch = env::Scratch::new("stalepin");
@@ -387,12 +387,33 @@ fn r4_a_pin_with_another_layout_is_replaced_not_reused() {
         .status()
         .expect("run bpftool");
     assert!(made.success(), "bpftool map create");
+    // And the rate guard's map, which older sensors pinned and this one no longer has.
+    let retired = pin_dir.join("RATE");
+    let made = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&retired)
+        .args([
+            "type",
+            "percpu_array",
+            "key",
+            "4",
+            "value",
+            "16",
+            "entries",
+            "1",
+            "name",
+            "RATE",
+        ])
+        .status()
+        .expect("run bpftool");
+    assert!(made.success(), "bpftool map create");
     let agent = Running::agent(&lab, &scratch, "agent.log");
     let log = agent.log_text();
     assert!(
         log.contains("another layout"),
         "the stale pin is reported: {log}"
     );
+    assert!(!retired.exists(), "the retired pin is removed: {log}");
     let flows = sensor_json(&["flows", "--json", "--pin-dir", &pin_dir.to_string_lossy()]);
     assert!(flows.as_array().is_some(), "the new FLOWS map is readable");
     drop(agent);

@@ -16,6 +16,11 @@ use super::{
     maps::MapsError,
 };
 
+/// Maps an older sensor pinned that this one does not have: the new-flow rate guard's
+/// window now lives in the program's per-CPU working memory. Removed at load, so the pin
+/// directory holds only maps in use and `remove_all` can empty it.
+const RETIRED_PINS: [&str; 1] = ["RATE"];
+
 /// The directory of pinned links.
 pub fn links_dir(dir: &Path) -> PathBuf {
     dir.join("links")
@@ -41,6 +46,14 @@ pub fn create_links_dir(link: &Path) -> Result<(), BpffsError> {
 /// the program about to load declares. Rules in a replaced rule map are lost, which is
 /// logged as an error: the agent's store restores its own rules on start.
 pub fn drop_incompatible(dir: &Path, probe: &Ebpf) -> Result<(), LoaderError> {
+    for name in RETIRED_PINS {
+        if bpffs::remove_pin(&dir.join(name))? {
+            tracing::info!(
+                map = name,
+                "removed the pin of a map this sensor no longer has"
+            );
+        }
+    }
     for name in PINNED_MAPS {
         let path = dir.join(name);
         if !path.exists() {
@@ -101,7 +114,7 @@ fn fresh_id(map: &aya::maps::Map) -> Result<u32, LoaderError> {
 
 /// Removes every map pin and the (then empty) link directory and pin directory.
 pub fn remove_all(dir: &Path) -> Result<(), BpffsError> {
-    for name in PINNED_MAPS {
+    for name in PINNED_MAPS.iter().chain(&RETIRED_PINS) {
         bpffs::remove_pin(&dir.join(name))?;
     }
     let _ = fs::remove_dir(links_dir(dir));
