@@ -250,6 +250,42 @@ fn r4_a_part_full_batch_of_openings_survives_a_program_swap() {
     drop(second);
 }
 
+/// An IPv6 server for the bursts' IPv6 flows.
+const B6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+];
+
+/// The burst's flow `i`: every third one IPv6, so batches carry both families' keys.
+fn burst_flow(i: usize) -> (Vec<u8>, FlowKey) {
+    let sport = 20000 + (i % 1000) as u16;
+    let (frame, src, dst) = if i % 3 == 2 {
+        let src = [
+            0x20,
+            0x01,
+            0x0d,
+            0xb8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x79,
+            (i >> 8) as u8,
+            i as u8,
+        ];
+        let ip = packet::ipv6(src, B6, 6, &tcp(sport, 443, 0x02, b""));
+        (ethernet(&[], ethertype::IPV6, &ip), src, B6)
+    } else {
+        let src = [10, 79, (i >> 8) as u8, i as u8];
+        (tcp4(src, sport, B, 443, 0x02, b""), mapped(src), mapped(B))
+    };
+    (frame, FlowKey::canonical(src, sport, dst, 443, 6, [0, 0]).0)
+}
+
 /// Opens more flows on one CPU than go out one by one, leaving a part-full batch; after
 /// the batch's age has passed, a packet through `flusher` (another program over the same
 /// pins, or `dp` itself) sends it. Every opening arrives exactly once.
@@ -260,10 +296,6 @@ fn burst_then_flush(dp: &mut Datapath, flusher: Option<&mut Datapath>) {
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
     // Enough to pass the threshold and leave a part-full batch (not a multiple of its size).
     let flows = FLOW_BATCH_ABOVE_PER_SEC as usize + 10 * FLOW_BATCH_LEN + 5;
-    let syn = |i: usize| {
-        let src = [10, 79, (i >> 8) as u8, i as u8];
-        tcp4(src, 20000 + (i % 1000) as u16, B, 443, 0x02, b"")
-    };
     let (mut batches, mut opened) = (0, Vec::new());
     let read = |ring: &mut RingBuf<MapData>, batches: &mut usize, opened: &mut Vec<FlowKey>| {
         while let Some(record) = ring.next() {
@@ -278,7 +310,7 @@ fn burst_then_flush(dp: &mut Datapath, flusher: Option<&mut Datapath>) {
         }
     };
     for i in 0..flows {
-        assert_eq!(dp.test_run(&syn(i)).unwrap(), 2);
+        assert_eq!(dp.test_run(&burst_flow(i).0).unwrap(), 2);
         if i % 500 == 499 {
             read(&mut ring, &mut batches, &mut opened);
         }
@@ -299,20 +331,7 @@ fn burst_then_flush(dp: &mut Datapath, flusher: Option<&mut Datapath>) {
     flusher.test_run(&ack).unwrap();
     read(&mut ring, &mut batches, &mut opened);
     assert!(batches >= 10, "only {batches} batch records");
-    let mut want: Vec<FlowKey> = (0..flows)
-        .map(|i| {
-            let src = [10, 79, (i >> 8) as u8, i as u8];
-            FlowKey::canonical(
-                mapped(src),
-                20000 + (i % 1000) as u16,
-                mapped(B),
-                443,
-                6,
-                [0, 0],
-            )
-            .0
-        })
-        .collect();
+    let mut want: Vec<FlowKey> = (0..flows).map(|i| burst_flow(i).1).collect();
     let order = |k: &FlowKey| (k.addr_lo, k.port_lo, k.addr_hi, k.port_hi);
     want.sort_by_key(order);
     let mut got = opened;
