@@ -8,7 +8,7 @@ use std::{
 
 use aya::{Ebpf, maps::MapData};
 use sensor_common::PINNED_MAPS;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{
     bpffs::{self, BpffsError},
@@ -42,13 +42,14 @@ pub fn create_links_dir(link: &Path) -> Result<(), BpffsError> {
     })
 }
 
-/// Removes every pin whose map differs in type, key size, value size, size or flags from the map
-/// the program about to load declares. Rules in a replaced rule map are lost, which is
+/// Removes the pins of maps this sensor no longer has, and every pin whose map differs in
+/// type, key size, value size, size or flags from the map the program about to load
+/// declares. Rules in a replaced rule map are lost, which is
 /// logged as an error: the agent's store restores its own rules on start.
 pub fn drop_incompatible(dir: &Path, probe: &Ebpf) -> Result<(), LoaderError> {
     for name in RETIRED_PINS {
         if bpffs::remove_pin(&dir.join(name))? {
-            tracing::info!(
+            info!(
                 map = name,
                 "removed the pin of a map this sensor no longer has"
             );
