@@ -44,7 +44,7 @@ pub fn count(
     // SAFETY: a per-CPU slot, not shared with another CPU, not preempted by this program.
     unsafe {
         if (*slot).valid == 0
-            || (*slot).rules_generation != run.config.rules_generation
+            || (*slot).rules_generation != run.rules_generation
             || (*slot).passed & (1 << i) == 0
             || (*slot).key != *key
         {
@@ -130,7 +130,7 @@ pub fn write_back(run: &Run, slot: *mut FlowCacheSlot) {
 /// in `dir`), with no deltas.
 #[inline(always)]
 pub fn fill(run: &Run, slot: *mut FlowCacheSlot, key: &FlowKey, dir: Direction, seen: &Seen) {
-    let generation = run.config.rules_generation;
+    let generation = run.rules_generation;
     let bit = 1u8 << (dir.index() & 1);
     // SAFETY: as in `count`.
     unsafe {

@@ -76,12 +76,14 @@ pub fn sensor_linear(ctx: XdpContext) -> u32 {
 /// One exit that records the verdict of a frame of `len` bytes.
 #[inline(always)]
 fn judge(ctx: &XdpContext, len: u64) -> u32 {
-    let (Some(tally), Some(cpu)) = (Tally::get(), maps::CPU.get_ptr_mut(0)) else {
+    let (Some(tally), Some(cpu), Some(config)) =
+        (Tally::get(), maps::CPU.get_ptr_mut(0), maps::CONFIG.get(0))
+    else {
         return xdp_action::XDP_PASS;
     };
     tally.add(Counter::Packets, 1);
     tally.add(Counter::Bytes, len);
-    let verdict = match try_sensor(&Run::new(ctx, tally, cpu), len) {
+    let verdict = match try_sensor(&Run::new(ctx, tally, cpu, config), len) {
         Ok(verdict) => verdict,
         Err(reason) => {
             tally.add(reason, 1);
@@ -105,7 +107,7 @@ fn try_sensor(run: &Run, len: u64) -> Result<u32, Counter> {
     // Quarantines and blocks by IP first of all: a packet they drop costs no header walk
     // and no flow work. An untagged IP frame is judged on the addresses at their fixed
     // offsets (`early`); any other, and a hit whose event is due, after the walk.
-    let by_address = run.config.active_rules & active::BY_ADDRESS != 0;
+    let by_address = run.active_rules & active::BY_ADDRESS != 0;
     let early = if by_address {
         rules::drop_early(run)
     } else {
@@ -157,7 +159,7 @@ fn try_sensor(run: &Run, len: u64) -> Result<u32, Counter> {
     {
         return Ok(xdp_action::XDP_PASS);
     }
-    if run.config.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(run, packet, &key) {
+    if run.active_rules & active::BY_FLOW != 0 && rules::drop_by_flow(run, packet, &key) {
         return Ok(xdp_action::XDP_DROP);
     }
     flows::account(run, packet, &key, dir, len, slot);

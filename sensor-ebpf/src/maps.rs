@@ -155,15 +155,6 @@ impl Tally {
     }
 }
 
-/// The agent's settings, or the defaults if it has written none (a program under test).
-#[inline(always)]
-pub fn config() -> Config {
-    match CONFIG.get(0) {
-        Some(c) if c.flags != 0 || c.new_flows_per_sec != 0 || c.active_rules != 0 => *c,
-        _ => Config::new(),
-    }
-}
-
 /// A writable pointer to an LPM trie's value for the longest prefix matching `addr`.
 #[inline(always)]
 pub fn lpm_lookup<V>(trie: &LpmTrie<[u8; 16], V>, addr: &[u8; 16]) -> Option<*mut V> {

@@ -125,7 +125,7 @@ fn enforce(
     hit: &Hit,
 ) -> Verdict {
     let now = run.now;
-    if run.config.active_rules & active::NEVER_BLOCK != 0
+    if run.active_rules & active::NEVER_BLOCK != 0
         && (maps::lpm_lookup(&NEVER_BLOCK, src).is_some()
             || maps::lpm_lookup(&NEVER_BLOCK, dst).is_some())
     {
@@ -160,7 +160,7 @@ fn by_address(run: &Run, src: &Side, dst: &Side, packet: Option<&Packet>) -> Ver
     if !src.filtered && !dst.filtered {
         return Verdict::Pass;
     }
-    let active = run.config.active_rules;
+    let active = run.active_rules;
     // A quarantined device's allowed peer is counted once the stage has decided, so a
     // deferred decision does not count it twice.
     let mut allowed = false;
@@ -214,7 +214,7 @@ fn live_rule(run: &Run, table: &Array<AddrRule>, side: &Side, on: u8) -> Option<
 
 #[inline(always)]
 fn by_flow(run: &Run, packet: &Packet, key: &FlowKey) -> Option<Hit> {
-    let (now, active) = (run.now, run.config.active_rules);
+    let (now, active) = (run.now, run.active_rules);
     if active & active::QUARANTINE_MAC != 0
         && let Some(hit) = quarantine_mac(run, packet)
     {

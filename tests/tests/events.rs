@@ -223,6 +223,56 @@ fn r4_new_flow_rate_guard_passes_and_counts_over_the_cap() {
     assert_eq!(dp.flows().unwrap().entries().unwrap().len(), 10);
 }
 
+/// The program reads the settings as the agent wrote them: a fresh map gets the defaults
+/// at load (events on), and settings with events off and no new-flow cap stay so, also
+/// after a rule change rewrites the map (both once fell back to the defaults).
+#[test]
+fn r4_settings_are_taken_as_written_and_a_fresh_map_gets_the_defaults() {
+    if !env::require_root("r4_settings_are_taken_as_written_and_a_fresh_map_gets_the_defaults") {
+        return;
+    }
+    let mut dp = Datapath::load(&LoadOptions::default()).unwrap();
+    let mut ring = dp.events().unwrap();
+    dp.test_run(&tcp4(A, 31000, B, 80, 0x02, b"")).unwrap();
+    let opened = drain(&mut ring)
+        .iter()
+        .filter(|e| matches!(e, Event::FlowOpened(_)))
+        .count();
+    assert_eq!(opened, 1, "a fresh map holds the defaults: events on");
+
+    dp.configure(&Config {
+        flags: 0,
+        new_flows_per_sec: 0,
+        ..Config::new()
+    })
+    .unwrap();
+    let mut rules = dp.rules().unwrap();
+    rules
+        .insert(
+            &sensor::ebpf::Target::BlockIp {
+                addr: std::net::IpAddr::from([203, 0, 113, 66]),
+                scope: sensor_common::rule::scope::DST,
+            },
+            1,
+            0,
+        )
+        .unwrap();
+    for port in 0..3u16 {
+        assert_eq!(
+            dp.test_run(&tcp4(A, 31001 + port, B, 80, 0x02, b""))
+                .unwrap(),
+            2
+        );
+    }
+    assert!(
+        drain(&mut ring).is_empty(),
+        "events off as written, also after the rule change"
+    );
+    let counters = dp.counters().unwrap();
+    assert_eq!(counters.get(Counter::FlowNew).unwrap(), 4);
+    assert_eq!(counters.get(Counter::FlowThrottled).unwrap(), 0);
+}
+
 /// A burst of new flows (a scan's worth) is announced in batches once the CPU passes
 /// `FLOW_BATCH_ABOVE_PER_SEC` openings a second, and no opening is lost or repeated: a
 /// batch left part full goes out with the next packet that misses the flow cache once it is

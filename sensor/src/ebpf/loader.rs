@@ -237,6 +237,13 @@ impl Datapath {
         // Fail now, not on first use, if the object's maps have unexpected types.
         datapath.flows()?;
         datapath.counters()?;
+        // The program reads its settings in place: a fresh settings map (all zeros: events
+        // off, no new-flow cap) gets the defaults. Settings an earlier agent left in a
+        // pinned map stay.
+        let mut config = datapath.config_map()?;
+        if config.get()? == Config::default() {
+            config.set(&Config::new())?;
+        }
         // Rules an earlier agent left in pinned maps must be in force from the moment this
         // program is attached: their address filter bits and active classes are derived
         // state, so derive them again (an older agent may not have kept them).
@@ -321,8 +328,13 @@ impl Datapath {
 
     /// Writes the program's settings.
     pub fn configure(&self, config: &Config) -> Result<(), LoaderError> {
-        let mut map = ConfigMap::from_map(clone_map(self.map(sensor_common::CONFIG_MAP)?)?)?;
-        Ok(map.set(config)?)
+        Ok(self.config_map()?.set(config)?)
+    }
+
+    fn config_map(&self) -> Result<ConfigMap, LoaderError> {
+        Ok(ConfigMap::from_map(clone_map(
+            self.map(sensor_common::CONFIG_MAP)?,
+        )?)?)
     }
 
     fn map(&self, name: &'static str) -> Result<&Map, LoaderError> {

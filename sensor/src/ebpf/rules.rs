@@ -441,9 +441,6 @@ impl Rules {
     /// (flows that passed the old rules must meet the new ones).
     fn write_active(&mut self, update: impl FnOnce(u32) -> u32) -> Result<(), MapsError> {
         let mut config = self.config.get()?;
-        if config.flags == 0 && config.new_flows_per_sec == 0 {
-            config = sensor_common::Config::new();
-        }
         config.active_rules = update(config.active_rules);
         config.rules_generation = config.rules_generation.wrapping_add(1);
         self.config.set(&config)
