@@ -18,8 +18,9 @@ pub struct Run<'a> {
     /// Kernel `CLOCK_MONOTONIC` (coarse), ns.
     pub now: u64,
     /// The agent's settings, read in place (the loader writes the defaults into a fresh
-    /// map). Copying them for every packet, and choosing defaults for an unwritten map,
-    /// cost 3% of what a packet that opens a flow costs.
+    /// map). A copy on the stack, chosen between the map's and the defaults, had the
+    /// verifier track both through the whole program: 459,000 instructions processed
+    /// instead of 193,000.
     pub config: &'a Config,
     /// The rule classes that hold entries, as this packet found them.
     pub active_rules: u32,
