@@ -309,24 +309,9 @@ const B6: [u8; 16] = [
 fn burst_flow(i: usize) -> (Vec<u8>, FlowKey) {
     let sport = 20000 + (i % 1000) as u16;
     let (frame, src, dst) = if i % 3 == 2 {
-        let src = [
-            0x20,
-            0x01,
-            0x0d,
-            0xb8,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0x79,
-            (i >> 8) as u8,
-            i as u8,
-        ];
+        // Clients at 2001:db8::79:xxxx, beside the server.
+        let mut src = B6;
+        src[13..].copy_from_slice(&[0x79, (i >> 8) as u8, i as u8]);
         let ip = packet::ipv6(src, B6, 6, &tcp(sport, 443, 0x02, b""));
         (ethernet(&[], ethertype::IPV6, &ip), src, B6)
     } else {

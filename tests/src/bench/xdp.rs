@@ -373,10 +373,11 @@ fn new_flows(report: &mut Report, baselines: &Path, single: &LoadOptions) -> any
     );
     let method_distinct = format!(
         "BPF_PROG_TEST_RUN, {NEW_FLOWS} distinct 64-byte TCP SYNs each run once, in \
-         {NEW_FLOW_ROUNDS} rounds on freshly loaded programs, interquartile mean of the kernel's per-run \
-         times (it times one run in 10 ns steps here: a median moves a whole step at a time), ours and the baseline alternating in blocks of {NEW_FLOW_BLOCK} packets; the \
-         event ring is drained after each block; the rounds' own ratios ran from {:.2} to \
-         {:.2}",
+         {NEW_FLOW_ROUNDS} rounds on freshly loaded programs, interquartile mean of the \
+         kernel's per-run times (it times one run in 10 ns steps here: a median moves a \
+         whole step at a time), ours and the baseline alternating in blocks of \
+         {NEW_FLOW_BLOCK} packets; the event ring is drained after each block; the rounds' \
+         own ratios ran from {:.2} to {:.2}",
         round_ratios.first().copied().unwrap_or(0.0),
         round_ratios.last().copied().unwrap_or(0.0),
     );
